@@ -1,0 +1,134 @@
+// Package backends defines the storage contract every s3gate backend
+// implements: the Backend interface, the option and result types that cross
+// it, and the sentinel errors the gateway maps to S3 error codes.
+//
+// Implementations live in subpackages (backends/fs, and later backends/s3);
+// the shared acceptance suite that each of them must pass lives in
+// backends/backendtest. This package imports only the standard library.
+package backends
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Backend stores buckets and objects. Every method streams: object bodies
+// pass through as readers and are never held whole in memory.
+//
+// A PutObject commits only when body returns io.EOF. Any other error from
+// body (a failed signature or checksum, a client that went away) aborts the
+// write: the key keeps whatever it held before, and the error is returned
+// unchanged so the caller can report it.
+type Backend interface {
+	ListBuckets(ctx context.Context) ([]BucketInfo, error)
+	// CreateBucket returns ErrBucketExists if the bucket is already there.
+	CreateBucket(ctx context.Context, bucket string) error
+	HeadBucket(ctx context.Context, bucket string) (BucketInfo, error)
+	// DeleteBucket returns ErrBucketNotEmpty if any object remains.
+	DeleteBucket(ctx context.Context, bucket string) error
+
+	PutObject(ctx context.Context, bucket, key string, body io.Reader, opts PutOptions) (ObjectInfo, error)
+	// GetObject evaluates opts.Conditions against the stored object before
+	// any byte is sent and resolves opts.Range against its size.
+	GetObject(ctx context.Context, bucket, key string, opts GetOptions) (*Object, error)
+	// HeadObject is GetObject without the body; opts.Range is ignored.
+	HeadObject(ctx context.Context, bucket, key string, opts GetOptions) (ObjectInfo, error)
+	// DeleteObject succeeds when the key does not exist (S3 deletes are
+	// idempotent) but fails with ErrNoSuchBucket for a missing bucket.
+	DeleteObject(ctx context.Context, bucket, key string) error
+	// ListObjects returns keys in UTF-8 binary order.
+	ListObjects(ctx context.Context, bucket string, opts ListOptions) (ListPage, error)
+}
+
+// Capabilities declares what optional behaviour a backend supports, so the
+// acceptance suite knows which cases apply.
+type Capabilities struct {
+	// ConditionalWrites: PutOptions.IfMatch / IfNoneMatch are honoured
+	// atomically.
+	ConditionalWrites bool
+}
+
+// BucketInfo describes one bucket.
+type BucketInfo struct {
+	Name    string
+	Created time.Time
+}
+
+// ContentHeaders are the standard HTTP headers S3 stores with an object and
+// returns on GET and HEAD.
+type ContentHeaders struct {
+	ContentType        string `json:"contentType,omitempty"`
+	ContentEncoding    string `json:"contentEncoding,omitempty"`
+	ContentDisposition string `json:"contentDisposition,omitempty"`
+	ContentLanguage    string `json:"contentLanguage,omitempty"`
+	CacheControl       string `json:"cacheControl,omitempty"`
+	Expires            string `json:"expires,omitempty"`
+}
+
+// ObjectInfo is what a backend knows about a stored object.
+type ObjectInfo struct {
+	Key  string
+	Size int64
+	// ETag is the entity tag without quotes: the hex MD5 of the body for
+	// objects written in one PUT.
+	ETag         string
+	LastModified time.Time
+	ContentHeaders
+	// Metadata holds user metadata (x-amz-meta-*) with lower-case names and
+	// without the prefix.
+	Metadata map[string]string
+}
+
+// PutOptions carry what a PUT stores besides the body.
+type PutOptions struct {
+	// Size is the body's length, or -1 when unknown. A body that ends
+	// before or runs past a known size fails with ErrIncompleteBody or
+	// ErrSizeMismatch and commits nothing.
+	Size int64
+	ContentHeaders
+	Metadata map[string]string
+	// IfMatch commits only if the current object's ETag matches;
+	// IfNoneMatch ("*") commits only if no object exists. The check and the
+	// commit are atomic.
+	IfMatch     string
+	IfNoneMatch string
+}
+
+// GetOptions select what part of an object to read and when.
+type GetOptions struct {
+	Range      *Range
+	Conditions Conditions
+}
+
+// Object is an open object body. The caller must Close it.
+type Object struct {
+	Info ObjectInfo
+	// Range is the resolved byte range being returned, nil for the whole
+	// object.
+	Range *ContentRange
+	Body  io.ReadCloser
+}
+
+// ListOptions select one page of a bucket listing.
+type ListOptions struct {
+	Prefix    string
+	Delimiter string
+	// StartAfter skips every key <= StartAfter. When StartAfter is itself a
+	// common prefix returned by an earlier page, the keys under it are
+	// skipped too, so pages resume after a rolled-up prefix.
+	StartAfter string
+	// MaxKeys bounds objects plus common prefixes; 0 returns an empty,
+	// untruncated page (S3's answer to max-keys=0).
+	MaxKeys int
+}
+
+// ListPage is one page of a listing.
+type ListPage struct {
+	Objects        []ObjectInfo
+	CommonPrefixes []string
+	IsTruncated    bool
+	// NextStartAfter is the last key or common prefix of this page, set
+	// when IsTruncated.
+	NextStartAfter string
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/s3gate/s3gate/backends/fs"
+	"github.com/s3gate/s3gate/config"
+	"github.com/s3gate/s3gate/gateway"
+	"github.com/s3gate/s3gate/identity"
+)
+
+type serveCmd struct {
+	ConfigFile    kong.ConfigFlag `name:"config" help:"YAML configuration file. S3GATE_* variables and flags override it." placeholder:"FILE"`
+	config.Config `embed:""`
+}
+
+// Validate is called by kong after parsing, before Run.
+func (s *serveCmd) Validate() error { return s.Config.Validate() }
+
+func (s *serveCmd) Run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, s.Config, os.Stdout, os.Stderr)
+}
+
+// serve runs s3gate until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg.Log, stderr)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	store, err := fs.Open(cfg.DataDir, fs.Options{Fsync: cfg.FS.Fsync})
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	defer store.Close()
+
+	root, created, err := rootKey(cfg)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gw := gateway.New(store, identity.NewKeys(root), gateway.Options{
+		Region:      cfg.Region,
+		Domains:     cfg.Domain,
+		MaxRequests: cfg.HTTP.MaxRequests,
+		AccessLog:   cfg.Log.Access,
+		Logger:      log,
+		Registry:    reg,
+	})
+
+	s3ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	opsln, err := net.Listen("tcp", cfg.OpsListen)
+	if err != nil {
+		s3ln.Close()
+		return fmt.Errorf("ops-listen: %w", err)
+	}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	servers := []*http.Server{
+		{Handler: gw, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
+		{Handler: gateway.OpsHandler(reg, store), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
+	}
+	errc := make(chan error, len(servers))
+	for i, ln := range []net.Listener{s3ln, opsln} {
+		go func() { errc <- servers[i].Serve(ln) }()
+	}
+
+	s3URL := "http://" + s3ln.Addr().String()
+	if created {
+		printRootKey(stdout, root, filepath.Join(cfg.DataDir, identity.RootCredentialsFile), s3URL, cfg.Region)
+	}
+	log.Info("s3gate ready", "s3", s3URL, "ops", "http://"+opsln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	log.Info("shutting down", "grace", cfg.HTTP.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rootKey returns the configured root key, or the one kept in the data dir
+// (generated on first start).
+func rootKey(cfg config.Config) (identity.AccessKey, bool, error) {
+	if cfg.Root.AccessKey != "" {
+		return identity.AccessKey{ID: cfg.Root.AccessKey, Secret: cfg.Root.SecretKey, Principal: identity.RootPrincipal()}, false, nil
+	}
+	return identity.LoadOrCreateRoot(cfg.DataDir)
+}
+
+// printRootKey shows a generated root key, once, with a command to try.
+func printRootKey(w io.Writer, k identity.AccessKey, path, endpoint, region string) {
+	fmt.Fprintf(w, `
+s3gate generated root credentials and stored them in %s (mode 0600).
+They are shown this once:
+
+  access key: %s
+  secret key: %s
+
+Try it:
+
+  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url %s --region %s s3 ls
+
+`, path, k.ID, k.Secret, k.ID, k.Secret, endpoint, region)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

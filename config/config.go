@@ -1,0 +1,137 @@
+// Package config is s3gate's one typed configuration. Every setting is a
+// field here; its flag, environment variable, YAML key, default and help
+// text all come from the field's tags, so `s3gate serve --help` documents
+// them all. Precedence: defaults < YAML file (--config) < S3GATE_* env <
+// flags.
+package config
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Config is everything `s3gate serve` can be told.
+//
+// The YAML key of a setting is its flag name split at the group prefix:
+// --http-idle-timeout is http.idle_timeout, --listen is listen. The
+// environment variable is S3GATE_ plus the flag name in upper case with
+// dashes as underscores: S3GATE_HTTP_IDLE_TIMEOUT.
+type Config struct {
+	DataDir   string   `name:"data-dir" default:"./data" help:"Directory for object data and s3gate's own state."`
+	Listen    string   `default:"127.0.0.1:9000" help:"Address of the S3 API listener (host:port)."`
+	OpsListen string   `name:"ops-listen" default:"127.0.0.1:9001" help:"Address of the operations listener: /health and /metrics."`
+	Region    string   `default:"us-east-1" help:"Region s3gate answers as; SigV4 scopes must name it."`
+	Domain    []string `help:"Domain(s) for virtual-hosted-style requests (bucket.DOMAIN); path-style always works."`
+
+	Root Root `embed:"" prefix:"root-"`
+	Log  Log  `embed:"" prefix:"log-"`
+	HTTP HTTP `embed:"" prefix:"http-"`
+	FS   FS   `embed:"" prefix:"fs-"`
+}
+
+// Root is the bootstrap administrator's key pair.
+type Root struct {
+	AccessKey string `name:"access-key" help:"Root access key id. When neither root key is set, s3gate generates a pair on first start and keeps it in the data dir."`
+	SecretKey string `name:"secret-key" help:"Root secret key (prefer the environment variable to the flag)."`
+}
+
+// Log configures s3gate's own log and the access log.
+type Log struct {
+	Level  string `default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn or error."`
+	Format string `default:"text" enum:"text,json" help:"Log format: text or json."`
+	Access bool   `default:"true" negatable:"" help:"Log one line per S3 request."`
+}
+
+// HTTP bounds what a client can make the listeners do.
+type HTTP struct {
+	ReadHeaderTimeout time.Duration `name:"read-header-timeout" default:"10s" help:"Time allowed to read a request's headers."`
+	IdleTimeout       time.Duration `name:"idle-timeout" default:"120s" help:"How long an idle keep-alive connection stays open."`
+	MaxHeaderBytes    int           `name:"max-header-bytes" default:"65536" help:"Largest request header block accepted, in bytes."`
+	MaxRequests       int           `name:"max-requests" default:"1024" help:"Requests served at once; more are answered SlowDown."`
+	ShutdownTimeout   time.Duration `name:"shutdown-timeout" default:"30s" help:"Grace period for in-flight requests on SIGTERM."`
+}
+
+// FS configures the local filesystem backend.
+type FS struct {
+	Fsync bool `default:"true" negatable:"" help:"fsync every object and its directory before a write is acknowledged."`
+}
+
+var (
+	regionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+)
+
+// Validate checks every setting and names the one that is wrong, with the
+// values it accepts.
+func (c *Config) Validate() error {
+	if strings.TrimSpace(c.DataDir) == "" {
+		return settingError("data-dir", "must not be empty")
+	}
+	for name, addr := range map[string]string{"listen": c.Listen, "ops-listen": c.OpsListen} {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return settingError(name, fmt.Sprintf("%q is not host:port (for example 127.0.0.1:9000, or :0 for any free port)", addr))
+		}
+	}
+	if !regionRE.MatchString(c.Region) {
+		return settingError("region", fmt.Sprintf("%q is not a region name (lower-case letters, digits and dashes, like us-east-1)", c.Region))
+	}
+	for _, d := range c.Domain {
+		if !domainRE.MatchString(d) {
+			return settingError("domain", fmt.Sprintf("%q is not a lower-case DNS name (like s3.example.com)", d))
+		}
+	}
+	if (c.Root.AccessKey == "") != (c.Root.SecretKey == "") {
+		return settingError("root-access-key", "set both the root access key and secret key (S3GATE_ROOT_ACCESS_KEY and S3GATE_ROOT_SECRET_KEY), or neither")
+	}
+	if c.Root.AccessKey != "" {
+		if len(c.Root.AccessKey) < 3 || len(c.Root.AccessKey) > 128 || strings.ContainsAny(c.Root.AccessKey, "/ \t\n") {
+			return settingError("root-access-key", "must be 3 to 128 characters without '/' or spaces")
+		}
+		if len(c.Root.SecretKey) < 8 {
+			return settingError("root-secret-key", "must be at least 8 characters")
+		}
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 {
+		return settingError("http-read-header-timeout", "must be a positive duration (like 10s)")
+	}
+	if c.HTTP.IdleTimeout <= 0 {
+		return settingError("http-idle-timeout", "must be a positive duration (like 120s)")
+	}
+	if c.HTTP.ShutdownTimeout < 0 {
+		return settingError("http-shutdown-timeout", "must not be negative")
+	}
+	if c.HTTP.MaxHeaderBytes < 8<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
+		return settingError("http-max-header-bytes", "must be between 8192 and 1048576")
+	}
+	if c.HTTP.MaxRequests < 1 {
+		return settingError("http-max-requests", "must be at least 1")
+	}
+	return nil
+}
+
+// settingError names a setting by all three of its spellings.
+func settingError(flag, msg string) error {
+	return fmt.Errorf("invalid setting %s (--%s, %s): %s", YAMLKey(flag), flag, EnvName(flag), msg)
+}
+
+// groups are the flag prefixes that are YAML sections.
+var groups = []string{"root", "log", "http", "fs"}
+
+// YAMLKey is the dotted YAML path of a flag: http-idle-timeout ->
+// http.idle_timeout.
+func YAMLKey(flag string) string {
+	for _, g := range groups {
+		if rest, ok := strings.CutPrefix(flag, g+"-"); ok {
+			return g + "." + strings.ReplaceAll(rest, "-", "_")
+		}
+	}
+	return strings.ReplaceAll(flag, "-", "_")
+}
+
+// EnvName is the environment variable of a flag: data-dir -> S3GATE_DATA_DIR.
+func EnvName(flag string) string {
+	return "S3GATE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}

@@ -1,0 +1,101 @@
+// Package gateway is s3gate's HTTP front end: the middleware chain, the
+// router, the S3 operation handlers and the rendering of S3 XML and errors.
+//
+// A request passes, outermost first: request state and id -> recover ->
+// access log and metrics -> concurrency cap -> router -> authenticate ->
+// handler. Handlers return an error; writeError renders it.
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/s3gate/s3gate/backends"
+	"github.com/s3gate/s3gate/identity"
+	"github.com/s3gate/s3gate/sigv4"
+)
+
+// KeyStore resolves SigV4 access key ids to their secret and principal.
+type KeyStore interface {
+	Lookup(ctx context.Context, id string) (identity.AccessKey, error)
+}
+
+// Options configure a Gateway.
+type Options struct {
+	// Region is the region s3gate answers as; SigV4 scopes must name it.
+	Region string
+	// Domains enable virtual-hosted-style requests: bucket.DOMAIN.
+	Domains []string
+	// MaxRequests caps requests in flight; more get SlowDown.
+	MaxRequests int
+	// AccessLog logs one line per request.
+	AccessLog bool
+	Logger    *slog.Logger
+	// Registry receives the gateway's metrics; nil keeps them private.
+	Registry prometheus.Registerer
+	// Now is the clock (tests move it); nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway serves the S3 API over one backend.
+type Gateway struct {
+	backend  backends.Backend
+	keys     KeyStore
+	opts     Options
+	log      *slog.Logger
+	verifier *sigv4.Verifier
+	metrics  *metrics
+	slots    chan struct{}
+	hostID   string
+	now      func() time.Time
+	handler  http.Handler
+}
+
+// New builds a Gateway.
+func New(backend backends.Backend, keys KeyStore, opts Options) *Gateway {
+	g := &Gateway{backend: backend, keys: keys, opts: opts, log: opts.Logger, now: opts.Now}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if opts.MaxRequests <= 0 {
+		opts.MaxRequests = 1024
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	g.metrics = newMetrics(reg)
+	g.slots = make(chan struct{}, opts.MaxRequests)
+	host, _ := os.Hostname()
+	sum := sha256.Sum256([]byte(host + "/" + strconv.Itoa(os.Getpid())))
+	g.hostID = base64.StdEncoding.EncodeToString(sum[:])
+	g.verifier = &sigv4.Verifier{
+		Region:  opts.Region,
+		Service: "s3",
+		Now:     g.now,
+		Secret:  g.secret,
+	}
+	router := mux.NewRouter().SkipClean(true).UseEncodedPath()
+	g.routes(router)
+	g.handler = g.withRequest(g.recover(g.observe(g.limit(router))))
+	return g
+}
+
+// ServeHTTP serves the S3 API.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
+
+// handlerFunc is an S3 operation: it writes a response or returns the error
+// to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error

@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// withRequest gives every request its state and S3 request id, and wraps the
+// ResponseWriter so later layers can see the status and size.
+func (g *Gateway) withRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &request{id: newRequestID(), start: g.now()}
+		if r.ContentLength == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+			// net/http sends 100 Continue only when a handler reads a
+			// body, so an empty one never gets it. S3 always sends it,
+			// and botocore relies on that: without it, it misreads the
+			// next response on the same connection and stalls.
+			// Sent before any header is set: a 1xx carries the headers
+			// set so far.
+			w.WriteHeader(http.StatusContinue)
+		}
+		h := w.Header()
+		h.Set("x-amz-request-id", st.id)
+		h.Set("x-amz-id-2", g.hostID)
+		h.Set("Server", "s3gate")
+		next.ServeHTTP(&recorder{ResponseWriter: w}, r.WithContext(context.WithValue(r.Context(), requestKey{}, st)))
+	})
+}
+
+// recover turns a panic into InternalError (when nothing was sent yet) and a
+// log line with the request id. http.ErrAbortHandler passes through: it is
+// how a handler aborts a response it can no longer complete.
+func (g *Gateway) recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			st := requestState(r.Context())
+			g.log.ErrorContext(r.Context(), "panic serving request", "request_id", st.id, "op", st.op, "panic", v)
+			if rec, ok := w.(*recorder); ok && rec.status != 0 {
+				panic(http.ErrAbortHandler)
+			}
+			g.writeError(w, r, errors.New("panic"))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// observe writes the access log line and the request metrics once the
+// response is done.
+func (g *Gateway) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.metrics.inflight.Inc()
+		defer g.metrics.inflight.Dec()
+		next.ServeHTTP(w, r)
+
+		st := requestState(r.Context())
+		rec := w.(*recorder)
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		elapsed := g.now().Sub(st.start)
+		op := st.op
+		if op == "" {
+			op = "Unknown"
+		}
+		bytesIn := int64(0)
+		if r.ContentLength > 0 {
+			bytesIn = r.ContentLength
+		}
+		g.metrics.observe(op, status, elapsed, bytesIn, rec.bytes)
+		if g.opts.AccessLog {
+			principal := ""
+			if st.principal != nil {
+				principal = st.principal.ID
+			}
+			g.log.InfoContext(r.Context(), "request",
+				"request_id", st.id,
+				"op", op,
+				"method", r.Method,
+				"bucket", st.bucket,
+				"key", st.key,
+				"status", status,
+				"error", st.errCode,
+				"principal", principal,
+				"auth", string(st.authKind),
+				"remote", r.RemoteAddr,
+				"bytes_in", bytesIn,
+				"bytes_out", rec.bytes,
+				"duration_ms", float64(elapsed.Microseconds())/1000,
+			)
+		}
+	})
+}
+
+// limit caps requests in flight. Past the cap S3's answer is SlowDown, at
+// once: queueing would only make every client slower.
+func (g *Gateway) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case g.slots <- struct{}{}:
+			defer func() { <-g.slots }()
+			next.ServeHTTP(w, r)
+		default:
+			g.metrics.rejected.Inc()
+			g.writeError(w, r, s3Error("SlowDown"))
+		}
+	})
+}

@@ -1,0 +1,266 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/gorilla/mux"
+)
+
+// route is one S3 operation at one level (service, bucket or object): the
+// operation's name, what singles it out among requests of the same method
+// (a query parameter such as ?location, a header), and its handler.
+type route struct {
+	op    string
+	match func(*http.Request) bool
+	h     handlerFunc
+}
+
+// q matches requests that carry query parameter name (S3's subresources).
+func q(name string) func(*http.Request) bool {
+	return func(r *http.Request) bool { _, ok := query(r)[name]; return ok }
+}
+
+// qv matches requests whose query parameter name has value v.
+func qv(name, v string) func(*http.Request) bool {
+	return func(r *http.Request) bool { return query(r).Get(name) == v }
+}
+
+// hdr matches requests that carry header name.
+func hdr(name string) func(*http.Request) bool {
+	return func(r *http.Request) bool { return r.Header.Get(name) != "" }
+}
+
+func both(a, b func(*http.Request) bool) func(*http.Request) bool {
+	return func(r *http.Request) bool { return a(r) && b(r) }
+}
+
+// bucketRoutes and objectRoutes list every operation by method, most
+// specific first; the last entry of a method (match nil) is its default.
+// Operations s3gate does not support yet are routed too, so that they answer
+// NotImplemented instead of being taken for another operation.
+func (g *Gateway) bucketRoutes() map[string][]route {
+	ni := g.notImplemented
+	none := func(code string) handlerFunc { return g.notConfigured(code) }
+	return map[string][]route{
+		http.MethodGet: {
+			{"GetBucketLocation", q("location"), g.getBucketLocation},
+			{"GetBucketVersioning", q("versioning"), g.getBucketVersioning},
+			{"GetBucketAcl", q("acl"), g.getBucketACL},
+			{"GetBucketCors", q("cors"), none("NoSuchCORSConfiguration")},
+			{"GetBucketPolicy", q("policy"), none("NoSuchBucketPolicy")},
+			{"GetBucketPolicyStatus", q("policyStatus"), none("NoSuchBucketPolicy")},
+			{"GetBucketLifecycleConfiguration", q("lifecycle"), none("NoSuchLifecycleConfiguration")},
+			{"GetBucketTagging", q("tagging"), none("NoSuchTagSet")},
+			{"GetBucketEncryption", q("encryption"), none("ServerSideEncryptionConfigurationNotFoundError")},
+			{"GetBucketWebsite", q("website"), none("NoSuchWebsiteConfiguration")},
+			{"GetObjectLockConfiguration", q("object-lock"), none("ObjectLockConfigurationNotFoundError")},
+			{"GetBucketReplication", q("replication"), none("ReplicationConfigurationNotFoundError")},
+			{"GetBucketOwnershipControls", q("ownershipControls"), none("OwnershipControlsNotFoundError")},
+			{"GetPublicAccessBlock", q("publicAccessBlock"), none("NoSuchPublicAccessBlockConfiguration")},
+			{"GetBucketLogging", q("logging"), g.emptyDocument("BucketLoggingStatus")},
+			{"GetBucketNotificationConfiguration", q("notification"), g.emptyDocument("NotificationConfiguration")},
+			{"GetBucketAccelerateConfiguration", q("accelerate"), g.emptyDocument("AccelerateConfiguration")},
+			{"GetBucketRequestPayment", q("requestPayment"), g.getBucketRequestPayment},
+			{"ListMultipartUploads", q("uploads"), ni},
+			{"ListObjectVersions", q("versions"), ni},
+			{"GetBucketIntelligentTieringConfiguration", q("intelligent-tiering"), ni},
+			{"GetBucketAnalyticsConfiguration", q("analytics"), ni},
+			{"GetBucketMetricsConfiguration", q("metrics"), ni},
+			{"GetBucketInventoryConfiguration", q("inventory"), ni},
+			{"ListObjectsV2", qv("list-type", "2"), g.listObjectsV2},
+			{"ListObjects", nil, g.listObjectsV1},
+		},
+		http.MethodHead: {
+			{"HeadBucket", nil, g.headBucket},
+		},
+		http.MethodPut: append(notImplementedPuts(g, "Bucket",
+			"acl", "cors", "policy", "lifecycle", "tagging", "encryption", "website", "object-lock",
+			"replication", "ownershipControls", "publicAccessBlock", "logging", "notification",
+			"requestPayment", "accelerate", "versioning", "intelligent-tiering", "analytics",
+			"metrics", "inventory"),
+			route{"CreateBucket", nil, g.createBucket}),
+		http.MethodDelete: {
+			// Deleting a configuration a bucket does not have succeeds.
+			{"DeleteBucketCors", q("cors"), g.deleteNothing},
+			{"DeleteBucketPolicy", q("policy"), g.deleteNothing},
+			{"DeleteBucketLifecycle", q("lifecycle"), g.deleteNothing},
+			{"DeleteBucketTagging", q("tagging"), g.deleteNothing},
+			{"DeleteBucketEncryption", q("encryption"), g.deleteNothing},
+			{"DeleteBucketWebsite", q("website"), g.deleteNothing},
+			{"DeleteBucketReplication", q("replication"), g.deleteNothing},
+			{"DeleteBucketOwnershipControls", q("ownershipControls"), g.deleteNothing},
+			{"DeletePublicAccessBlock", q("publicAccessBlock"), g.deleteNothing},
+			{"DeleteBucketIntelligentTieringConfiguration", q("intelligent-tiering"), ni},
+			{"DeleteBucketAnalyticsConfiguration", q("analytics"), ni},
+			{"DeleteBucketMetricsConfiguration", q("metrics"), ni},
+			{"DeleteBucketInventoryConfiguration", q("inventory"), ni},
+			{"DeleteBucket", nil, g.deleteBucket},
+		},
+		http.MethodPost: {
+			{"DeleteObjects", q("delete"), g.deleteObjects},
+			{"PostObject", nil, ni},
+		},
+		http.MethodOptions: {
+			{"PreflightRequest", nil, ni},
+		},
+	}
+}
+
+func (g *Gateway) objectRoutes() map[string][]route {
+	ni := g.notImplemented
+	return map[string][]route{
+		http.MethodGet: {
+			{"GetObjectAcl", q("acl"), g.getObjectACL},
+			{"GetObjectTagging", q("tagging"), g.getObjectTagging},
+			{"GetObjectRetention", q("retention"), g.objectNotConfigured("NoSuchObjectLockConfiguration")},
+			{"GetObjectLegalHold", q("legal-hold"), g.objectNotConfigured("NoSuchObjectLockConfiguration")},
+			{"GetObjectAttributes", q("attributes"), ni},
+			{"ListParts", q("uploadId"), ni},
+			{"GetObjectTorrent", q("torrent"), ni},
+			{"GetObject", nil, g.getObject},
+		},
+		http.MethodHead: {
+			{"HeadObject", nil, g.headObject},
+		},
+		http.MethodPut: append([]route{
+			{"UploadPartCopy", both(q("uploadId"), hdr("x-amz-copy-source")), ni},
+			{"UploadPart", q("uploadId"), ni},
+		}, append(notImplementedPuts(g, "Object", "tagging", "acl", "retention", "legal-hold"),
+			route{"CopyObject", hdr("x-amz-copy-source"), ni},
+			route{"PutObject", nil, g.putObject},
+		)...),
+		http.MethodDelete: {
+			{"AbortMultipartUpload", q("uploadId"), ni},
+			{"DeleteObjectTagging", q("tagging"), ni},
+			{"DeleteObject", nil, g.deleteObject},
+		},
+		http.MethodPost: {
+			{"CreateMultipartUpload", q("uploads"), ni},
+			{"CompleteMultipartUpload", q("uploadId"), ni},
+			{"RestoreObject", q("restore"), ni},
+			{"SelectObjectContent", q("select"), ni},
+			{"PostObject", nil, ni},
+		},
+		http.MethodOptions: {
+			{"PreflightRequest", nil, ni},
+		},
+	}
+}
+
+// notImplementedPuts names the Put<Level><Subresource> operations that are
+// not supported yet.
+func notImplementedPuts(g *Gateway, level string, subresources ...string) []route {
+	out := make([]route, 0, len(subresources))
+	for _, s := range subresources {
+		out = append(out, route{"Put" + level + opSuffix(s), q(s), g.notImplemented})
+	}
+	return out
+}
+
+// opSuffix turns a subresource into the tail of an operation name:
+// object-lock -> ObjectLock, publicAccessBlock -> PublicAccessBlock.
+func opSuffix(s string) string {
+	out := make([]byte, 0, len(s))
+	upper := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '-' {
+			upper = true
+			continue
+		}
+		if upper && c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		upper = false
+		out = append(out, c)
+	}
+	return string(out)
+}
+
+// routes registers the S3 API on r: virtual-hosted style for each configured
+// domain first, then path style.
+func (g *Gateway) routes(r *mux.Router) {
+	for _, d := range g.opts.Domains {
+		host := r.Host("{bucket:.+}." + d).Subrouter()
+		g.register(host, "/", g.bucketRoutes())
+		g.register(host, "/{key:.+}", g.objectRoutes())
+	}
+	g.register(r, "/", map[string][]route{http.MethodGet: {{"ListBuckets", nil, g.listBuckets}}})
+	g.register(r, "/{bucket:[^/]+}{slash:/?}", g.bucketRoutes())
+	g.register(r, "/{bucket:[^/]+}/{key:.+}", g.objectRoutes())
+	r.NotFoundHandler = g.op("Unknown", g.methodNotAllowed)
+	r.MethodNotAllowedHandler = g.op("Unknown", g.methodNotAllowed)
+}
+
+func (g *Gateway) register(r *mux.Router, path string, byMethod map[string][]route) {
+	for method, routes := range byMethod {
+		for _, rt := range routes {
+			m := r.Path(path).Methods(method)
+			if rt.match != nil {
+				match := rt.match
+				m = m.MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return match(r) })
+			}
+			m.Handler(g.op(rt.op, rt.h))
+		}
+	}
+	// Any other method on this path.
+	r.Path(path).Handler(g.op("Unknown", g.methodNotAllowed))
+}
+
+// op wraps an operation's handler: it records the operation, bucket and key,
+// authenticates the request, and renders the error the handler returns.
+func (g *Gateway) op(name string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := requestState(r.Context())
+		st.op = name
+		vars := mux.Vars(r)
+		st.bucket = unescape(vars["bucket"])
+		st.key = unescape(vars["key"])
+		if err := g.authenticate(r); err != nil {
+			g.writeError(w, r, err)
+			return
+		}
+		if err := h(w, r); err != nil {
+			g.writeError(w, r, err)
+		}
+	})
+}
+
+// query returns the request's parsed query string, parsed once: the router
+// consults it for every candidate route.
+func query(r *http.Request) url.Values {
+	st := requestState(r.Context())
+	if st.query == nil {
+		st.query = r.URL.Query()
+	}
+	return st.query
+}
+
+// unescape decodes a path variable; the router matches the encoded path so
+// that %2F and // in keys survive.
+func unescape(s string) string {
+	if u, err := url.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+func (g *Gateway) notImplemented(w http.ResponseWriter, r *http.Request) error {
+	return s3Error("NotImplemented")
+}
+
+func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request) error {
+	return s3Error("MethodNotAllowed").with("Method", r.Method).with("ResourceType", resourceType(r))
+}
+
+func resourceType(r *http.Request) string {
+	st := requestState(r.Context())
+	switch {
+	case st.key != "":
+		return "OBJECT"
+	case st.bucket != "":
+		return "BUCKET"
+	}
+	return "SERVICE"
+}
