@@ -29,6 +29,7 @@ lint:
 fuzz:
 	$(GO) test ./sigv4 -run '^$$' -fuzz '^FuzzParseAuthorization$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sigv4 -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./backends/fs -run '^$$' -fuzz '^FuzzEntryName$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin
