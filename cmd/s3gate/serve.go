@@ -86,8 +86,12 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 
 	s3URL := "http://" + s3ln.Addr().String()
-	if created {
-		printRootKey(stdout, root, filepath.Join(cfg.DataDir, identity.RootCredentialsFile), s3URL, cfg.Region)
+	credFile := filepath.Join(cfg.DataDir, identity.RootCredentialsFile)
+	switch {
+	case created:
+		printRootKey(stdout, root, credFile, s3URL, cfg.Region)
+	case cfg.Root.AccessKey == "":
+		log.Info("root key loaded", "access_key", root.ID, "file", credFile)
 	}
 	log.Info("s3gate ready", "s3", s3URL, "ops", "http://"+opsln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region)
 

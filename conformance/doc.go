@@ -1,0 +1,14 @@
+// Package conformance drives a real s3gate process with real S3 clients:
+// aws-sdk-go-v2, the aws CLI, rclone, s3cmd and boto3. It builds
+// ./cmd/s3gate once, starts one process per test on loopback ports with its
+// own data directory, and checks every round trip byte for byte.
+//
+// The package talks HTTP and runs processes only; it imports no s3gate
+// package. It has no non-test code besides this comment.
+//
+// A test whose client tool is missing skips, except when CI=true, where it
+// fails and names the tool (.ci/run installs them all).
+//
+// S3GATE_TEST_BINARY=/path/to/s3gate runs the suite against a prebuilt
+// binary instead of building ./cmd/s3gate.
+package conformance
