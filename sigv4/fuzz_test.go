@@ -69,11 +69,12 @@ func FuzzCanonical(f *testing.F) {
 
 	s := newServer(f, newVerifier(testNow))
 	f.Fuzz(func(t *testing.T, key, qname, qvalue, hvalue string, which uint8, pos uint16) {
-		if strings.HasPrefix(qname, "X-Amz-") || qname == "Signature" || qname == "AWSAccessKeyId" {
-			t.Skip("query name is an auth parameter")
-		}
-		if !sendableHeaderValue(hvalue) {
-			t.Skip("header value net/http would not send as is")
+		// Inputs outside the property are uninteresting, not failures: a
+		// query name that is an auth parameter, or a header value net/http
+		// would not send as is.
+		if strings.HasPrefix(qname, "X-Amz-") || qname == "Signature" || qname == "AWSAccessKeyId" ||
+			!sendableHeaderValue(hvalue) {
+			return
 		}
 		spec := reqSpec{
 			path:     "/bucket/" + key,

@@ -33,7 +33,7 @@ func options() []kong.Option {
 
 func main() {
 	var c cli
-	ctx := kong.Parse(&c, append(options(), kong.UsageOnError())...)
+	ctx := kong.Parse(&c, options()...)
 	if err := ctx.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "s3gate:", err)
 		os.Exit(1)
