@@ -69,6 +69,7 @@ var codes = map[string]errorCode{
 	"NoSuchUpload":                       {404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."},
 	"NotImplemented":                     {501, "A header or query you provided implies functionality that is not implemented."},
 	"PreconditionFailed":                 {412, "At least one of the pre-conditions you specified did not hold"},
+	"RequestHeaderSectionTooLarge":       {400, "Your request header section exceeds the maximum allowed size."},
 	"RequestTimeTooSkewed":               {403, "The difference between the request time and the server's time is too large."},
 	"SignatureDoesNotMatch":              {403, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
 	"SlowDown":                           {503, "Please reduce your request rate."},

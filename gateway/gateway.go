@@ -37,6 +37,11 @@ type Options struct {
 	Domains []string
 	// MaxRequests caps requests in flight; more get SlowDown.
 	MaxRequests int
+	// MaxHeaderBytes bounds a request's header section (request line and
+	// headers); larger ones get RequestHeaderSectionTooLarge. 0: no bound.
+	MaxHeaderBytes int
+	// MaxHeaders bounds the number of header fields; 0 means 256.
+	MaxHeaders int
 	// AccessLog logs one line per request.
 	AccessLog bool
 	Logger    *slog.Logger
@@ -72,6 +77,10 @@ func New(backend backends.Backend, keys KeyStore, opts Options) *Gateway {
 	if opts.MaxRequests <= 0 {
 		opts.MaxRequests = 1024
 	}
+	if opts.MaxHeaders <= 0 {
+		opts.MaxHeaders = 256
+	}
+	g.opts = opts
 	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -25,8 +26,31 @@ func (g *Gateway) withRequest(next http.Handler) http.Handler {
 		h.Set("x-amz-request-id", st.id)
 		h.Set("x-amz-id-2", g.hostID)
 		h.Set("Server", "s3gate")
-		next.ServeHTTP(&recorder{ResponseWriter: w}, r.WithContext(context.WithValue(r.Context(), requestKey{}, st)))
+		rec := &recorder{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), requestKey{}, st))
+		if err := g.checkHeaderLimits(r); err != nil {
+			g.writeError(rec, r, err)
+			return
+		}
+		next.ServeHTTP(rec, r)
 	})
+}
+
+// checkHeaderLimits answers an oversized header section with S3's error.
+// The http.Server's own limit is set above this one, so requests between
+// the two get the S3 answer rather than net/http's plain-text 431.
+func (g *Gateway) checkHeaderLimits(r *http.Request) error {
+	n, size := 0, len(r.Method)+len(r.RequestURI)+len(r.Host)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n++
+			size += len(k) + len(v) + 4
+		}
+	}
+	if (g.opts.MaxHeaderBytes > 0 && size > g.opts.MaxHeaderBytes) || n > g.opts.MaxHeaders {
+		return s3Error("RequestHeaderSectionTooLarge").with("MaxSizeAllowed", strconv.Itoa(g.opts.MaxHeaderBytes))
+	}
+	return nil
 }
 
 // recover turns a panic into InternalError (when nothing was sent yet) and a

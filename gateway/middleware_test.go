@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/s3gate/s3gate/backends"
 )
 
 // An empty-bodied request with Expect: 100-continue gets its 100 Continue
@@ -47,4 +50,20 @@ func TestExpectContinueOnEmptyBody(t *testing.T) {
 	if e.get("exp", "empty") == nil {
 		t.Fatal("empty object not stored")
 	}
+}
+
+func TestHeaderLimits(t *testing.T) {
+	e := newEnv(t, func(o *Options, _ *backends.Backend) { o.MaxHeaderBytes = 8 << 10 })
+	e.mkBucket("hdr")
+	big := map[string]string{"x-amz-meta-big": strings.Repeat("v", 9<<10)}
+	expectError(t, e.put("hdr", "k", []byte("x"), big), 400, "RequestHeaderSectionTooLarge")
+	many := map[string]string{}
+	for i := 0; i < 300; i++ {
+		many["X-Filler-"+strconv.Itoa(i)] = "v"
+	}
+	expectError(t, e.do(req{path: "/hdr", header: many, anonymous: true}), 400, "RequestHeaderSectionTooLarge")
+	if e.get("hdr", "k") != nil {
+		t.Fatal("oversized request stored an object")
+	}
+	expectStatus(t, e.put("hdr", "k", []byte("x"), map[string]string{"x-amz-meta-small": "v"}), 200)
 }

@@ -58,12 +58,13 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gw := gateway.New(store, identity.NewKeys(root), gateway.Options{
-		Region:      cfg.Region,
-		Domains:     cfg.Domain,
-		MaxRequests: cfg.HTTP.MaxRequests,
-		AccessLog:   cfg.Log.Access,
-		Logger:      log,
-		Registry:    reg,
+		Region:         cfg.Region,
+		Domains:        cfg.Domain,
+		MaxRequests:    cfg.HTTP.MaxRequests,
+		MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes,
+		AccessLog:      cfg.Log.Access,
+		Logger:         log,
+		Registry:       reg,
 	})
 
 	s3ln, err := net.Listen("tcp", cfg.Listen)
@@ -77,7 +78,9 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	servers := []*http.Server{
-		{Handler: gw, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
+		// net/http's limit is twice the gateway's, so that oversized headers
+		// up to it get S3's XML error instead of a plain-text 431.
+		{Handler: gw, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: 2 * cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
 		{Handler: gateway.OpsHandler(reg, store), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
 	}
 	errc := make(chan error, len(servers))
