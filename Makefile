@@ -5,6 +5,8 @@ BIN         := bin/s3gate
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 20m
 FUZZTIME    ?= 10s
+# make test ends with a short run of every fuzz target.
+TEST_FUZZTIME ?= 5s
 
 .PHONY: build run test lint fuzz clean
 
@@ -15,9 +17,11 @@ build:
 run: build
 	./$(BIN) serve
 
-## test: every test: unit, integration and conformance (real clients against a real process).
+## test: every test: unit, integration and conformance (real clients against a real process),
+## then a short run of every fuzz target.
 test:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 ## lint: gofmt, go vet and a pinned staticcheck.
 lint:
@@ -25,11 +29,14 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-## fuzz: run each fuzz target for FUZZTIME (make fuzz FUZZTIME=1h for a long run).
+## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=1h for a long run).
 fuzz:
-	$(GO) test ./sigv4 -run '^$$' -fuzz '^FuzzParseAuthorization$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./sigv4 -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./backends/fs -run '^$$' -fuzz '^FuzzEntryName$$' -fuzztime $(FUZZTIME)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz: $$pkg $$target for $(FUZZTIME)"; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s; \
+	  done; \
+	done
 
 clean:
 	rm -rf bin

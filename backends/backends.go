@@ -36,7 +36,10 @@ type Backend interface {
 	HeadObject(ctx context.Context, bucket, key string, opts GetOptions) (ObjectInfo, error)
 	// DeleteObject succeeds when the key does not exist (S3 deletes are
 	// idempotent) but fails with ErrNoSuchBucket for a missing bucket.
-	DeleteObject(ctx context.Context, bucket, key string) error
+	// With opts.IfMatch it deletes only the object with that ETag: a
+	// mismatch is ErrPreconditionFail, a missing key ErrNoSuchKey, and the
+	// check and the delete are atomic.
+	DeleteObject(ctx context.Context, bucket, key string, opts DeleteOptions) error
 	// ListObjects returns keys in UTF-8 binary order.
 	ListObjects(ctx context.Context, bucket string, opts ListOptions) (ListPage, error)
 }
@@ -44,8 +47,8 @@ type Backend interface {
 // Capabilities declares what optional behaviour a backend supports, so the
 // acceptance suite knows which cases apply.
 type Capabilities struct {
-	// ConditionalWrites: PutOptions.IfMatch / IfNoneMatch are honoured
-	// atomically.
+	// ConditionalWrites: PutOptions.IfMatch / IfNoneMatch and
+	// DeleteOptions.IfMatch are honoured atomically.
 	ConditionalWrites bool
 }
 
@@ -78,7 +81,24 @@ type ObjectInfo struct {
 	// Metadata holds user metadata (x-amz-meta-*) with lower-case names and
 	// without the prefix.
 	Metadata map[string]string
+	// Checksum is the additional checksum stored with the object, if any.
+	Checksum Checksum
 }
+
+// Checksum is an object's additional checksum, as S3's x-amz-checksum-*
+// headers carry it.
+type Checksum struct {
+	// Algorithm as S3 spells it: CRC32, CRC32C, CRC64NVME, SHA1, SHA256.
+	Algorithm string `json:"algorithm,omitempty"`
+	// Value is the base64 digest.
+	Value string `json:"value,omitempty"`
+	// Type is FULL_OBJECT (a digest of the whole object) or COMPOSITE (a
+	// digest of part digests, from multipart uploads).
+	Type string `json:"type,omitempty"`
+}
+
+// IsZero reports whether no checksum is set.
+func (c Checksum) IsZero() bool { return c.Value == "" }
 
 // PutOptions carry what a PUT stores besides the body.
 type PutOptions struct {
@@ -93,6 +113,16 @@ type PutOptions struct {
 	// commit are atomic.
 	IfMatch     string
 	IfNoneMatch string
+	// Checksum, when not nil, is stored with the object once it is set.
+	// The gateway verifies it as the body streams and, when the client
+	// sends it as a trailer, fills it in only just before the body returns
+	// io.EOF: read it after the body ended, never before.
+	Checksum *Checksum
+}
+
+// DeleteOptions are the preconditions of a delete.
+type DeleteOptions struct {
+	IfMatch string
 }
 
 // GetOptions select what part of an object to read and when.

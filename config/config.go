@@ -6,8 +6,10 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -29,6 +31,7 @@ type Config struct {
 	Root Root `embed:"" prefix:"root-"`
 	Log  Log  `embed:"" prefix:"log-"`
 	HTTP HTTP `embed:"" prefix:"http-"`
+	TLS  TLS  `embed:"" prefix:"tls-"`
 	FS   FS   `embed:"" prefix:"fs-"`
 }
 
@@ -48,10 +51,39 @@ type Log struct {
 // HTTP bounds what a client can make the listeners do.
 type HTTP struct {
 	ReadHeaderTimeout time.Duration `name:"read-header-timeout" default:"10s" help:"Time allowed to read a request's headers."`
+	BodyIdleTimeout   time.Duration `name:"body-idle-timeout" default:"20s" help:"Longest pause allowed while a request body is read; a stalled upload is answered RequestTimeout."`
 	IdleTimeout       time.Duration `name:"idle-timeout" default:"120s" help:"How long an idle keep-alive connection stays open."`
 	MaxHeaderBytes    int           `name:"max-header-bytes" default:"65536" help:"Largest request header block accepted, in bytes."`
 	MaxRequests       int           `name:"max-requests" default:"1024" help:"Requests served at once; more are answered SlowDown."`
 	ShutdownTimeout   time.Duration `name:"shutdown-timeout" default:"30s" help:"Grace period for in-flight requests on SIGTERM."`
+}
+
+// TLS makes the S3 listener serve https. The operations listener stays
+// plain http: it is meant for loopback or a private network.
+type TLS struct {
+	CertFile string `name:"cert-file" placeholder:"FILE" help:"PEM certificate (chain) for the S3 listener; with tls-key-file set, it serves https. Reloaded on SIGHUP."`
+	KeyFile  string `name:"key-file" placeholder:"FILE" help:"PEM private key of tls-cert-file. Reloaded on SIGHUP."`
+}
+
+// Enabled reports whether the S3 listener serves https.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// LoadKeyPair reads the certificate and key. Its error names the setting at
+// fault, at start and on reload alike.
+func (t TLS) LoadKeyPair() (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(t.CertFile)
+	if err != nil {
+		return tls.Certificate{}, settingError("tls-cert-file", err.Error())
+	}
+	keyPEM, err := os.ReadFile(t.KeyFile)
+	if err != nil {
+		return tls.Certificate{}, settingError("tls-key-file", err.Error())
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, settingError("tls-cert-file", fmt.Sprintf("%s and %s (tls.key_file) are not a PEM certificate and its private key: %v", t.CertFile, t.KeyFile, err))
+	}
+	return cert, nil
 }
 
 // FS configures the local filesystem backend.
@@ -100,6 +132,9 @@ func (c *Config) Validate() error {
 	if c.HTTP.IdleTimeout <= 0 {
 		return settingError("http-idle-timeout", "must be a positive duration (like 120s)")
 	}
+	if c.HTTP.BodyIdleTimeout <= 0 {
+		return settingError("http-body-idle-timeout", "must be a positive duration (like 20s)")
+	}
 	if c.HTTP.ShutdownTimeout < 0 {
 		return settingError("http-shutdown-timeout", "must not be negative")
 	}
@@ -108,6 +143,17 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxRequests < 1 {
 		return settingError("http-max-requests", "must be at least 1")
+	}
+	if c.TLS.Enabled() {
+		if c.TLS.CertFile == "" {
+			return settingError("tls-cert-file", "must be set with tls.key_file (S3GATE_TLS_KEY_FILE): set both for https, or neither")
+		}
+		if c.TLS.KeyFile == "" {
+			return settingError("tls-key-file", "must be set with tls.cert_file (S3GATE_TLS_CERT_FILE): set both for https, or neither")
+		}
+		if _, err := c.TLS.LoadKeyPair(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -118,7 +164,7 @@ func settingError(flag, msg string) error {
 }
 
 // groups are the flag prefixes that are YAML sections.
-var groups = []string{"root", "log", "http", "fs"}
+var groups = []string{"root", "log", "http", "tls", "fs"}
 
 // YAMLKey is the dotted YAML path of a flag: http-idle-timeout ->
 // http.idle_timeout.

@@ -42,6 +42,9 @@ func TestAWSCLI(t *testing.T) {
 	writeFile(t, filepath.Join(work, "up.bin"), data)
 	key := "cp dir/up+load ü.bin"
 	awsCmd("s3", "cp", "up.bin", "s3://"+bucket+"/"+key)
+	// Over plain http botocore signs the payload hash; the checksum
+	// travels in a header.
+	s.requireUpload(t, "aws s3 cp over http", bucket, key, botocoreDefaults("http", awsCLIChecksumsByDefault(t, awsBin, env)))
 	awsCmd("s3", "cp", "s3://"+bucket+"/"+key, "down.bin")
 	got, err := os.ReadFile(filepath.Join(work, "down.bin"))
 	if err != nil {
@@ -302,7 +305,7 @@ func findBoto3Python(t *testing.T) string {
 // and prints a JSON report; the Go test makes the assertions.
 const boto3Script = `
 import hashlib, json, sys, time
-import boto3
+import boto3, botocore
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -327,7 +330,7 @@ def timed(name, fn, **kw):
     return r
 
 b = spec["bucket"]
-out = {"boto3": boto3.__version__}
+out = {"boto3": boto3.__version__, "botocore": botocore.__version__}
 
 s3.create_bucket(Bucket=b)
 s3.head_bucket(Bucket=b)
@@ -424,9 +427,10 @@ func TestBoto3(t *testing.T) {
 	// (warnings) that is printed on failure.
 	out := runTool(t, clientEnv(t, s), work, py, "boto3_check.py", "spec.json")
 	var report struct {
-		Boto3   string
-		Buckets []string `json:"buckets"`
-		Objects map[string]struct {
+		Boto3    string
+		Botocore string
+		Buckets  []string `json:"buckets"`
+		Objects  map[string]struct {
 			SHA256      string            `json:"sha256"`
 			Size        int               `json:"size"`
 			ETag        string            `json:"etag"`
@@ -451,7 +455,14 @@ func TestBoto3(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &report); err != nil {
 		t.Fatalf("boto3 script output is not a JSON report: %v\n%s", err, out)
 	}
-	t.Logf("boto3 %s via %s", report.Boto3, py)
+	t.Logf("boto3 %s (botocore %s) via %s", report.Boto3, report.Botocore, py)
+	v, err := parseVersion(report.Botocore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objects {
+		s.requireUpload(t, "boto3 (botocore "+report.Botocore+") over http", bucket, o.Key, botocoreDefaults("http", v.atLeast(1, 36)))
+	}
 
 	// botocore sends Expect: 100-continue with every put_object; a
 	// response it misreads shows as a call that stalls until read_timeout.

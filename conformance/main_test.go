@@ -121,11 +121,15 @@ func recordSourceInputs() error {
 
 // server is one running s3gate process.
 type server struct {
-	S3URL     string // e.g. http://127.0.0.1:40123
+	S3URL     string // e.g. http://127.0.0.1:40123, or https://... with TLS
 	OpsURL    string
 	DataDir   string
 	AccessKey string
 	SecretKey string
+	// TLS is the server's certificate setup; nil for plain http.
+	TLS *testPKI
+	// HTTP is the client for S3URL: httpClient, or one that trusts TLS's CA.
+	HTTP *http.Client
 
 	cmd    *exec.Cmd
 	stdout *syncBuffer
@@ -142,6 +146,10 @@ type serverOptions struct {
 	// NoRootEnv starts s3gate without S3GATE_ROOT_* so that it generates
 	// (or loads) its own root key pair.
 	NoRootEnv bool
+	// TLS serves https with the PKI's current server certificate.
+	TLS *testPKI
+	// Args are extra flags for `s3gate serve`.
+	Args []string
 }
 
 // startServer starts s3gate with fresh root credentials and a fresh data
@@ -159,6 +167,8 @@ func startServerOpts(t *testing.T, o serverOptions) *server {
 		stdout:  &syncBuffer{},
 		stderr:  &syncBuffer{},
 		done:    make(chan struct{}),
+		TLS:     o.TLS,
+		HTTP:    httpClient,
 	}
 	if s.DataDir == "" {
 		s.DataDir = filepath.Join(t.TempDir(), "data")
@@ -168,6 +178,12 @@ func startServerOpts(t *testing.T, o serverOptions) *server {
 		s.AccessKey = "AKCONF" + strings.ToUpper(randomHex(7))
 		s.SecretKey = randomHex(20)
 		env = append(env, "S3GATE_ROOT_ACCESS_KEY="+s.AccessKey, "S3GATE_ROOT_SECRET_KEY="+s.SecretKey)
+	}
+	scheme := "http"
+	if o.TLS != nil {
+		env = append(env, "S3GATE_TLS_CERT_FILE="+o.TLS.CertFile, "S3GATE_TLS_KEY_FILE="+o.TLS.KeyFile)
+		s.HTTP = o.TLS.client()
+		scheme = "https"
 	}
 
 	ready := make(chan map[string]any, 1)
@@ -180,11 +196,11 @@ func startServerOpts(t *testing.T, o serverOptions) *server {
 			}
 		}
 	}}
-	s.cmd = exec.Command(bin, "serve",
+	s.cmd = exec.Command(bin, append([]string{"serve",
 		"--data-dir", s.DataDir,
 		"--listen", "127.0.0.1:0",
 		"--ops-listen", "127.0.0.1:0",
-		"--log-format", "json")
+		"--log-format", "json"}, o.Args...)...)
 	s.cmd.Env = env
 	s.cmd.Stdout = s.stdout
 	s.cmd.Stderr = lw
@@ -208,8 +224,8 @@ func startServerOpts(t *testing.T, o serverOptions) *server {
 	case rec := <-ready:
 		s.S3URL, _ = rec["s3"].(string)
 		s.OpsURL, _ = rec["ops"].(string)
-		if !strings.HasPrefix(s.S3URL, "http://127.0.0.1:") || !strings.HasPrefix(s.OpsURL, "http://127.0.0.1:") {
-			t.Fatalf(`"s3gate ready" log line lacks "s3"/"ops" URLs on 127.0.0.1: %v`, rec)
+		if !strings.HasPrefix(s.S3URL, scheme+"://127.0.0.1:") || !strings.HasPrefix(s.OpsURL, "http://127.0.0.1:") {
+			t.Fatalf(`"s3gate ready" log line lacks "s3" (%s) and "ops" (http) URLs on 127.0.0.1: %v`, scheme, rec)
 		}
 	case <-s.done:
 		s.stopOnce.Do(func() {}) // nothing left to stop; reported here

@@ -28,19 +28,26 @@ import (
 
 // newS3Client returns an aws-sdk-go-v2 client for s3gate: path-style,
 // static credentials, us-east-1, no retries, no shared config, no IMDS.
-func newS3Client(endpoint, accessKey, secretKey string) *s3.Client {
+// Checksums are on as config.LoadDefaultConfig sets them (s3.New alone
+// leaves them unset, which acts as "when required"). Options are applied
+// last.
+func newS3Client(endpoint, accessKey, secretKey string, optFns ...func(*s3.Options)) *s3.Client {
 	return s3.New(s3.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
-		HTTPClient:   httpClient,
-		Retryer:      aws.NopRetryer{},
-	})
+		Region:                     "us-east-1",
+		BaseEndpoint:               aws.String(endpoint),
+		UsePathStyle:               true,
+		Credentials:                credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
+		HTTPClient:                 httpClient,
+		Retryer:                    aws.NopRetryer{},
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported,
+	}, optFns...)
 }
 
-func (s *server) client() *s3.Client {
-	return newS3Client(s.S3URL, s.AccessKey, s.SecretKey)
+// client returns an SDK client for s3's scheme: over https it trusts the
+// server's test CA.
+func (s *server) client(optFns ...func(*s3.Options)) *s3.Client {
+	return newS3Client(s.S3URL, s.AccessKey, s.SecretKey, append([]func(*s3.Options){func(o *s3.Options) { o.HTTPClient = s.HTTP }}, optFns...)...)
 }
 
 func testContext(t *testing.T) context.Context {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/s3gate/s3gate/identity"
 	"github.com/s3gate/s3gate/sigv4"
@@ -48,11 +50,49 @@ func (g *Gateway) secret(ctx context.Context, accessKey string) (string, error) 
 }
 
 // body returns the request body wrapped so that it verifies the signed
-// payload hash as it streams.
+// payload as it streams, and so that a client may not stall it for longer
+// than the body idle timeout.
 func (g *Gateway) body(r *http.Request) (io.ReadCloser, error) {
 	st := requestState(r.Context())
 	if st.auth == nil {
 		return nil, s3Error("AccessDenied")
 	}
-	return st.auth.Body(r.Body)
+	raw := r.Body
+	if st.conn != nil && r.Body != nil && r.Body != http.NoBody {
+		raw = &idleBody{ReadCloser: r.Body, conn: st.conn, idle: g.opts.BodyIdleTimeout}
+	}
+	return st.auth.Body(raw)
+}
+
+// idleBody moves the connection's read deadline forward before every read,
+// so a body may take as long as it likes in all but may not pause longer
+// than idle. At a clean end the deadline is cleared, so the request goes on
+// undisturbed while the backend commits. After a failure it stays: net/http
+// drains up to 256 KiB of an unread body before it answers, and a stalled
+// client must not hold that up; the drain fails, and the connection closes
+// after the error is sent.
+type idleBody struct {
+	io.ReadCloser
+	conn *http.ResponseController
+	idle time.Duration
+	done bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if b.done {
+		return b.ReadCloser.Read(p)
+	}
+	b.conn.SetReadDeadline(time.Now().Add(b.idle))
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == io.EOF:
+		b.done = true
+		b.conn.SetReadDeadline(time.Time{})
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		b.done = true
+		return n, s3Error("RequestTimeout")
+	case err != nil:
+		b.done = true
+	}
+	return n, err
 }

@@ -46,9 +46,11 @@ func validBucketName(name string) bool {
 	return true
 }
 
+// createBucketConfiguration is CreateBucket's optional document; the
+// constraint is a list so that a repeated one is refused.
 type createBucketConfiguration struct {
 	XMLName            xml.Name `xml:"CreateBucketConfiguration"`
-	LocationConstraint string   `xml:"LocationConstraint"`
+	LocationConstraint []string `xml:"LocationConstraint"`
 }
 
 // createBucket is CreateBucket.
@@ -61,15 +63,23 @@ func (g *Gateway) createBucket(w http.ResponseWriter, r *http.Request) error {
 		return s3Error("NotImplemented", "Object Lock is not supported yet.")
 	}
 	if r.ContentLength != 0 {
-		body, err := g.body(r)
+		up, err := g.uploadBody(r)
 		if err != nil {
 			return err
 		}
 		var cfg createBucketConfiguration
-		if err := readXML(body, 64<<10, &cfg); err != nil {
+		if err := readXML(up.body, bucketConfigLimits, &cfg); err != nil {
 			return err
 		}
-		if lc := cfg.LocationConstraint; lc != "" && lc != g.opts.Region {
+		if len(cfg.LocationConstraint) > 1 {
+			return s3Error("MalformedXML")
+		}
+		lc := strings.Join(cfg.LocationConstraint, "")
+		if lc == "us-east-1" && g.opts.Region == "us-east-1" {
+			// S3's us-east-1 takes no constraint, not even its own name.
+			return s3Error("InvalidLocationConstraint").with("LocationConstraint", lc)
+		}
+		if lc != "" && lc != g.opts.Region {
 			return s3Error("IllegalLocationConstraintException",
 				"The %s location constraint is incompatible for the region specific endpoint this request was sent to.", lc)
 		}

@@ -3,17 +3,25 @@ package gateway
 import (
 	"encoding/xml"
 	"net/http"
+	"strings"
+
+	"github.com/s3gate/s3gate/backends"
 )
 
 // maxDeleteKeys is S3's limit on keys in one DeleteObjects.
 const maxDeleteKeys = 1000
 
+// deleteRequest is the DeleteObjects document. Single-valued elements are
+// decoded as lists so that a repeated one is refused, as S3's schema does,
+// instead of the last one silently winning.
 type deleteRequest struct {
 	XMLName xml.Name `xml:"Delete"`
-	Quiet   bool     `xml:"Quiet"`
+	Quiet   []bool   `xml:"Quiet"`
 	Objects []struct {
-		Key       *string `xml:"Key"`
-		VersionID string  `xml:"VersionId"`
+		Key       []string `xml:"Key"`
+		VersionID []string `xml:"VersionId"`
+		// ETag makes the delete of this key conditional, like If-Match.
+		ETag []string `xml:"ETag"`
 	} `xml:"Object"`
 }
 
@@ -38,38 +46,35 @@ type deleteError struct {
 // any key is deleted.
 func (g *Gateway) deleteObjects(w http.ResponseWriter, r *http.Request) error {
 	st := requestState(r.Context())
-	body, err := g.body(r)
-	if err != nil {
-		return err
-	}
-	verified, _, err := newIntegrityReader(body, r.Header)
+	up, err := g.uploadBody(r)
 	if err != nil {
 		return err
 	}
 	var req deleteRequest
-	if err := readXML(verified, maxXMLBody, &req); err != nil {
+	if err := readXML(up.body, deleteLimits, &req); err != nil {
 		return err
 	}
-	if len(req.Objects) == 0 || len(req.Objects) > maxDeleteKeys {
+	if len(req.Objects) == 0 || len(req.Objects) > maxDeleteKeys || len(req.Quiet) > 1 {
 		return s3Error("MalformedXML")
 	}
 	for _, o := range req.Objects {
-		if o.Key == nil {
+		if len(o.Key) != 1 || len(o.VersionID) > 1 || len(o.ETag) > 1 {
 			return s3Error("MalformedXML")
 		}
 	}
+	quiet := len(req.Quiet) == 1 && req.Quiet[0]
 	if err := g.bucketExists(r); err != nil {
 		return err
 	}
 	res := deleteResult{}
 	for _, o := range req.Objects {
-		key := *o.Key
+		key := o.Key[0]
 		err := checkKey(key)
-		if err == nil && o.VersionID != "" && o.VersionID != "null" {
+		if err == nil && len(o.VersionID) == 1 && o.VersionID[0] != "" && o.VersionID[0] != "null" {
 			err = s3Error("NoSuchVersion")
 		}
 		if err == nil {
-			err = g.backend.DeleteObject(r.Context(), st.bucket, key)
+			err = g.backend.DeleteObject(r.Context(), st.bucket, key, backends.DeleteOptions{IfMatch: strings.Join(o.ETag, "")})
 		}
 		if err != nil {
 			ae, internal := toAPIError(err, &request{bucket: st.bucket, key: key})
@@ -79,7 +84,7 @@ func (g *Gateway) deleteObjects(w http.ResponseWriter, r *http.Request) error {
 			res.Errors = append(res.Errors, deleteError{Key: key, Code: ae.Code, Message: ae.Message})
 			continue
 		}
-		if !req.Quiet {
+		if !quiet {
 			res.Deleted = append(res.Deleted, deletedObject{Key: key})
 		}
 	}

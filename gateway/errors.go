@@ -52,12 +52,16 @@ var codes = map[string]errorCode{
 	"InvalidAccessKeyId":                 {403, "The AWS Access Key Id you provided does not exist in our records."},
 	"InvalidArgument":                    {400, "Invalid Argument"},
 	"InvalidBucketName":                  {400, "The specified bucket is not valid."},
+	"InvalidChunkSizeError":              {403, "Only the last chunk is allowed to have a size less than 8192 bytes"},
 	"InvalidDigest":                      {400, "The Content-MD5 you specified is not valid."},
+	"InvalidLocationConstraint":          {400, "The specified location-constraint is not valid"},
 	"InvalidPartNumber":                  {416, "The requested partnumber is not satisfiable"},
 	"InvalidRange":                       {416, "The requested range is not satisfiable"},
 	"InvalidRequest":                     {400, "Invalid Request"},
+	"InvalidURI":                         {400, "Couldn't parse the specified URI."},
 	"InvalidStorageClass":                {400, "The storage class you specified is not valid"},
 	"KeyTooLongError":                    {400, "Your key is too long"},
+	"MalformedTrailerError":              {400, "The request contained trailing data that was not well-formed or did not conform to our published schema."},
 	"MalformedXML":                       {400, "The XML you provided was not well-formed or did not validate against our published schema"},
 	"MaxMessageLengthExceeded":           {400, "Your request was too big."},
 	"MetadataTooLarge":                   {400, "Your metadata headers exceed the maximum allowed metadata size."},
@@ -70,6 +74,7 @@ var codes = map[string]errorCode{
 	"NotImplemented":                     {501, "A header or query you provided implies functionality that is not implemented."},
 	"PreconditionFailed":                 {412, "At least one of the pre-conditions you specified did not hold"},
 	"RequestHeaderSectionTooLarge":       {400, "Your request header section exceeds the maximum allowed size."},
+	"RequestTimeout":                     {400, "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."},
 	"RequestTimeTooSkewed":               {403, "The difference between the request time and the server's time is too large."},
 	"SignatureDoesNotMatch":              {403, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
 	"SlowDown":                           {503, "Please reduce your request rate."},
@@ -133,7 +138,7 @@ func toAPIError(err error, st *request) (apiErr *APIError, internal bool) {
 	case errors.Is(err, backends.ErrKeyTooLong):
 		return s3Error("KeyTooLongError").with("Size", fmt.Sprint(len(st.key))).with("MaxSizeAllowed", fmt.Sprint(backends.MaxKeyLength)), false
 	case errors.Is(err, backends.ErrInvalidKey):
-		return s3Error("InvalidArgument", "Object key is not valid: it must be non-empty UTF-8."), false
+		return s3Error("InvalidURI"), false
 	case errors.Is(err, backends.ErrPreconditionFail):
 		return s3Error("PreconditionFailed"), false
 	case errors.Is(err, backends.ErrInvalidRange):

@@ -42,6 +42,10 @@ type Options struct {
 	MaxHeaderBytes int
 	// MaxHeaders bounds the number of header fields; 0 means 256.
 	MaxHeaders int
+	// BodyIdleTimeout is the longest pause allowed while a request body is
+	// read; a stalled client gets RequestTimeout instead of holding a
+	// request slot for ever. 0 means 20 seconds, S3's figure.
+	BodyIdleTimeout time.Duration
 	// AccessLog logs one line per request.
 	AccessLog bool
 	Logger    *slog.Logger
@@ -79,6 +83,9 @@ func New(backend backends.Backend, keys KeyStore, opts Options) *Gateway {
 	}
 	if opts.MaxHeaders <= 0 {
 		opts.MaxHeaders = 256
+	}
+	if opts.BodyIdleTimeout <= 0 {
+		opts.BodyIdleTimeout = 20 * time.Second
 	}
 	g.opts = opts
 	reg := opts.Registry

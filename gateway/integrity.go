@@ -9,80 +9,160 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/checksum"
+	"github.com/s3gate/s3gate/sigv4"
 )
 
-// digestCheck is one digest the client declared for the body.
-type digestCheck struct {
-	h    hash.Hash
-	want []byte
-	fail *APIError
+// Where a request's checksum came from, as the access log records it.
+const (
+	fromHeader  = "header"
+	fromTrailer = "trailer"
+	fromDefault = "default"
+)
+
+// upload is a request body on its way to the backend, wrapped so that every
+// digest the client declared is verified as the bytes pass.
+type upload struct {
+	body io.Reader
+	// size is the object's length: Content-Length, or the decoded length
+	// of an aws-chunked body.
+	size int64
+	// checksum is set when the body has ended and every check passed; the
+	// backend stores it.
+	checksum *backends.Checksum
+}
+
+// uploadBody verifies the request's signature framing, sizes the object and
+// wraps the body with its digest checks: Content-MD5 and the one
+// x-amz-checksum-* the client sent in a header or a trailer. Without one,
+// s3gate computes CRC64NVME, as S3 does for every upload.
+func (g *Gateway) uploadBody(r *http.Request) (*upload, error) {
+	st := requestState(r.Context())
+	body, err := g.body(r)
+	if err != nil {
+		return nil, err
+	}
+	up := &upload{size: r.ContentLength, checksum: &backends.Checksum{}}
+	if st.auth.DecodedLength >= 0 {
+		up.size = st.auth.DecodedLength
+	} else if r.ContentLength < 0 {
+		return nil, s3Error("MissingContentLength")
+	}
+	v := &integrityReader{r: body, sum: up.checksum}
+	if err := v.expectMD5(r.Header); err != nil {
+		return nil, err
+	}
+	if err := v.expectChecksum(r.Header, st.auth, body); err != nil {
+		return nil, err
+	}
+	st.checksum, st.checksumFrom = string(v.alg), v.from
+	v.w = io.MultiWriter(v.writers()...)
+	up.body = v
+	return up, nil
 }
 
 // integrityReader hashes the body as it streams and, at EOF, compares every
-// declared digest (Content-MD5, x-amz-checksum-*). On a mismatch it returns
-// BadDigest instead of io.EOF, so the backend never commits the object.
+// declared digest. On a mismatch it returns the S3 error instead of io.EOF,
+// so the backend never commits the object.
 type integrityReader struct {
-	r      io.Reader
-	checks []digestCheck
-	w      io.Writer
-	done   error
+	r io.Reader
+	w io.Writer
+
+	md5     hash.Hash
+	md5Want []byte
+
+	alg  checksum.Algorithm
+	h    hash.Hash
+	from string
+	// want is the declared digest; for a trailer, trailer supplies it at
+	// EOF.
+	want    []byte
+	trailer interface{ Trailer() http.Header }
+
+	sum  *backends.Checksum
+	done error
 }
 
-// Checksum is the declared x-amz-checksum-* of a request, if any.
-type declaredChecksum struct {
-	alg   checksum.Algorithm
-	value string
-}
-
-// newIntegrityReader wraps body with the checks the request's headers
-// declare. It returns body unchanged when there are none.
-func newIntegrityReader(body io.Reader, h http.Header) (io.Reader, *declaredChecksum, error) {
-	var checks []digestCheck
-	if v, ok := h["Content-Md5"]; ok {
-		want, err := base64.StdEncoding.DecodeString(v[0])
-		if err != nil || len(want) != md5.Size {
-			return nil, nil, s3Error("InvalidDigest")
-		}
-		checks = append(checks, digestCheck{h: md5.New(), want: want, fail: s3Error("BadDigest")})
+func (v *integrityReader) expectMD5(h http.Header) error {
+	vals, ok := h["Content-Md5"]
+	if !ok {
+		return nil
 	}
-	var declared *declaredChecksum
+	want, err := base64.StdEncoding.DecodeString(vals[0])
+	if err != nil || len(want) != md5.Size {
+		return s3Error("InvalidDigest")
+	}
+	v.md5, v.md5Want = md5.New(), want
+	return nil
+}
+
+// expectChecksum finds the checksum the request declares: an
+// x-amz-checksum-* header, or an x-amz-trailer naming one (aws-chunked
+// bodies only), never both and never two.
+func (v *integrityReader) expectChecksum(h http.Header, auth *sigv4.Result, body io.Reader) error {
 	for _, alg := range checksum.All {
-		v := h.Get(alg.Header())
-		if v == "" {
+		vals, ok := h[http.CanonicalHeaderKey(alg.Header())]
+		if !ok {
 			continue
 		}
-		if declared != nil {
-			return nil, nil, s3Error("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+		// An empty value is a malformed checksum, not a missing one.
+		val := vals[0]
+		if v.alg != "" {
+			return s3Error("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
 		}
-		want, err := base64.StdEncoding.DecodeString(v)
+		want, err := base64.StdEncoding.DecodeString(val)
 		if err != nil || len(want) != alg.Size() {
-			return nil, nil, s3Error("InvalidRequest", "Value for %s header is invalid.", alg.Header())
+			return s3Error("InvalidRequest", "Value for %s header is invalid.", alg.Header())
 		}
-		declared = &declaredChecksum{alg: alg, value: v}
-		checks = append(checks, digestCheck{h: alg.New(), want: want,
-			fail: s3Error("BadDigest", "The %s you specified did not match the calculated checksum.", alg)})
+		v.alg, v.want, v.from = alg, want, fromHeader
+	}
+	for _, name := range auth.Trailer {
+		alg, ok := checksumHeader(name)
+		if !ok {
+			return s3Error("InvalidRequest", "The value specified in the x-amz-trailer header is not supported")
+		}
+		if v.alg != "" {
+			return s3Error("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+		}
+		t, ok := body.(interface{ Trailer() http.Header })
+		if !ok {
+			return s3Error("InvalidRequest", "x-amz-trailer is only valid with an aws-chunked trailer encoding.")
+		}
+		v.alg, v.trailer, v.from = alg, t, fromTrailer
 	}
 	if sdk := h.Get("x-amz-sdk-checksum-algorithm"); sdk != "" {
 		alg, ok := checksum.Parse(sdk)
-		if !ok {
-			return nil, nil, s3Error("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.")
+		if !ok || (v.alg != "" && v.alg != alg) {
+			return s3Error("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.")
 		}
-		if declared == nil && !strings.Contains(strings.ToLower(h.Get("x-amz-trailer")), "x-amz-checksum-") {
-			return nil, nil, s3Error("InvalidRequest", "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.")
-		}
-		if declared != nil && declared.alg != alg {
-			return nil, nil, s3Error("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.")
+		if v.alg == "" {
+			return s3Error("InvalidRequest", "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.")
 		}
 	}
-	if len(checks) == 0 {
-		return body, nil, nil
+	if v.alg == "" {
+		v.alg, v.from = checksum.CRC64NVME, fromDefault
 	}
-	ws := make([]io.Writer, len(checks))
-	for i := range checks {
-		ws[i] = checks[i].h
+	v.h = v.alg.New()
+	return nil
+}
+
+// checksumHeader returns the algorithm an x-amz-checksum-* header name
+// stands for.
+func checksumHeader(name string) (checksum.Algorithm, bool) {
+	rest, ok := strings.CutPrefix(strings.ToLower(name), "x-amz-checksum-")
+	if !ok {
+		return "", false
 	}
-	return &integrityReader{r: body, checks: checks, w: io.MultiWriter(ws...)}, declared, nil
+	return checksum.Parse(rest)
+}
+
+func (v *integrityReader) writers() []io.Writer {
+	ws := []io.Writer{v.h}
+	if v.md5 != nil {
+		ws = append(ws, v.md5)
+	}
+	return ws
 }
 
 func (v *integrityReader) Read(p []byte) (int, error) {
@@ -92,13 +172,60 @@ func (v *integrityReader) Read(p []byte) (int, error) {
 	n, err := v.r.Read(p)
 	v.w.Write(p[:n])
 	if err == io.EOF {
-		for _, c := range v.checks {
-			if !bytes.Equal(c.h.Sum(nil), c.want) {
-				v.done = c.fail
-				return n, v.done
-			}
-		}
-		v.done = io.EOF
+		v.done = v.verify()
+		return n, v.done
 	}
 	return n, err
+}
+
+// verify runs at the end of the body. It fills in the checksum the backend
+// stores only when every digest matched.
+func (v *integrityReader) verify() error {
+	if v.md5 != nil && !bytes.Equal(v.md5.Sum(nil), v.md5Want) {
+		return s3Error("BadDigest")
+	}
+	got := v.h.Sum(nil)
+	want := v.want
+	if v.trailer != nil {
+		val := v.trailer.Trailer().Get(v.alg.Header())
+		w, err := base64.StdEncoding.DecodeString(val)
+		if err != nil || len(w) != v.alg.Size() {
+			return s3Error("InvalidRequest", "Value for %s trailing header is invalid.", v.alg.Header())
+		}
+		want = w
+	}
+	if want != nil && !bytes.Equal(got, want) {
+		return s3Error("BadDigest", "The %s you specified did not match the calculated checksum.", v.alg)
+	}
+	*v.sum = backends.Checksum{Algorithm: string(v.alg), Value: base64.StdEncoding.EncodeToString(got), Type: "FULL_OBJECT"}
+	return io.EOF
+}
+
+// setChecksumHeaders adds an object's checksum to a response, as S3 does
+// for PutObject and, with x-amz-checksum-mode: ENABLED, for whole-object
+// GET and HEAD.
+func setChecksumHeaders(h http.Header, c backends.Checksum) {
+	alg, ok := checksum.Parse(c.Algorithm)
+	if !ok || c.IsZero() {
+		return
+	}
+	h.Set(alg.Header(), c.Value)
+	if c.Type != "" {
+		h.Set("x-amz-checksum-type", c.Type)
+	}
+}
+
+// storedContentEncoding drops the aws-chunked framing token: it describes
+// how the body travelled, not what the object is.
+func storedContentEncoding(v string) string {
+	if !strings.Contains(strings.ToLower(v), "aws-chunked") {
+		return v
+	}
+	var keep []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" && !strings.EqualFold(p, "aws-chunked") {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(keep, ",")
 }

@@ -20,6 +20,10 @@ type listEntry struct {
 	Size         int64  `xml:"Size"`
 	Owner        *owner `xml:"Owner,omitempty"`
 	StorageClass string `xml:"StorageClass"`
+	// ChecksumAlgorithm and ChecksumType name the object's stored
+	// checksum, as S3 lists them.
+	ChecksumAlgorithm string `xml:"ChecksumAlgorithm,omitempty"`
+	ChecksumType      string `xml:"ChecksumType,omitempty"`
 }
 
 type commonPrefix struct {
@@ -104,12 +108,14 @@ func (g *Gateway) list(r *http.Request, p listParams, startAfter string, withOwn
 	entries := make([]listEntry, len(page.Objects))
 	for i, obj := range page.Objects {
 		entries[i] = listEntry{
-			Key:          p.encode(obj.Key),
-			LastModified: s3Time(obj.LastModified),
-			ETag:         `"` + obj.ETag + `"`,
-			Size:         obj.Size,
-			Owner:        o,
-			StorageClass: "STANDARD",
+			Key:               p.encode(obj.Key),
+			LastModified:      s3Time(obj.LastModified),
+			ETag:              `"` + obj.ETag + `"`,
+			Size:              obj.Size,
+			Owner:             o,
+			StorageClass:      "STANDARD",
+			ChecksumAlgorithm: obj.Checksum.Algorithm,
+			ChecksumType:      obj.Checksum.Type,
 		}
 	}
 	prefixes := make([]commonPrefix, len(page.CommonPrefixes))

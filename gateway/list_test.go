@@ -18,10 +18,11 @@ type listResult struct {
 	EncodingType          string
 	Prefix                string
 	Contents              []struct {
-		Key   string
-		ETag  string
-		Size  int64
-		Owner *struct{ ID string }
+		Key               string
+		ETag              string
+		Size              int64
+		Owner             *struct{ ID string }
+		ChecksumAlgorithm string
 	}
 	CommonPrefixes []struct{ Prefix string }
 }

@@ -27,6 +27,7 @@ func (g *Gateway) withRequest(next http.Handler) http.Handler {
 		h.Set("x-amz-id-2", g.hostID)
 		h.Set("Server", "s3gate")
 		rec := &recorder{ResponseWriter: w}
+		st.conn = http.NewResponseController(w)
 		r = r.WithContext(context.WithValue(r.Context(), requestKey{}, st))
 		if err := g.checkHeaderLimits(r); err != nil {
 			g.writeError(rec, r, err)
@@ -116,6 +117,9 @@ func (g *Gateway) observe(next http.Handler) http.Handler {
 				"error", st.errCode,
 				"principal", principal,
 				"auth", string(st.authKind),
+				"payload", payloadMode(st),
+				"checksum", st.checksum,
+				"checksum_source", st.checksumFrom,
 				"remote", r.RemoteAddr,
 				"bytes_in", bytesIn,
 				"bytes_out", rec.bytes,
@@ -123,6 +127,18 @@ func (g *Gateway) observe(next http.Handler) http.Handler {
 			)
 		}
 	})
+}
+
+// payloadMode is how the request's body was signed, for the access log:
+// the x-amz-content-sha256 mode, with "sha256" for a hex digest.
+func payloadMode(st *request) string {
+	if st.auth == nil {
+		return ""
+	}
+	if p := st.auth.PayloadHash; len(p) != 64 || strings.Contains(p, "-") {
+		return p
+	}
+	return "sha256"
 }
 
 // limit caps requests in flight. Past the cap S3's answer is SlowDown, at

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/s3gate/s3gate/backends"
 )
@@ -16,37 +17,37 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) error {
 	if err := checkKey(st.key); err != nil {
 		return err
 	}
-	if r.ContentLength < 0 {
-		return s3Error("MissingContentLength")
-	}
-	if r.ContentLength > maxPutSize {
-		return s3Error("EntityTooLarge").
-			with("ProposedSize", strconv.FormatInt(r.ContentLength, 10)).
-			with("MaxSizeAllowed", strconv.FormatInt(maxPutSize, 10))
-	}
 	opts, err := putOptions(r)
 	if err != nil {
 		return err
 	}
-	body, err := g.body(r)
+	up, err := g.uploadBody(r)
 	if err != nil {
 		return err
 	}
-	verified, declared, err := newIntegrityReader(body, r.Header)
-	if err != nil {
-		return err
+	if up.size > maxPutSize {
+		return s3Error("EntityTooLarge").
+			with("ProposedSize", strconv.FormatInt(up.size, 10)).
+			with("MaxSizeAllowed", strconv.FormatInt(maxPutSize, 10))
 	}
-	info, err := g.backend.PutObject(r.Context(), st.bucket, st.key, verified, opts)
+	opts.Size = up.size
+	opts.Checksum = up.checksum
+	opts.ContentEncoding = storedContentEncoding(opts.ContentEncoding)
+	info, err := g.backend.PutObject(r.Context(), st.bucket, st.key, up.body, opts)
 	if err != nil {
 		return err
 	}
 	h := w.Header()
 	h.Set("ETag", `"`+info.ETag+`"`)
-	if declared != nil {
-		h.Set(declared.alg.Header(), declared.value)
-	}
+	setChecksumHeaders(h, info.Checksum)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// checksumMode reports whether the client asked for the stored checksum.
+// S3 returns it for whole objects only: a range has no checksum of its own.
+func checksumMode(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED")
 }
 
 // checkKey refuses keys S3 refuses, before any byte of a body is read.
@@ -105,6 +106,9 @@ func (g *Gateway) getObject(w http.ResponseWriter, r *http.Request) error {
 	if part {
 		h.Set("x-amz-mp-parts-count", "1")
 	}
+	if obj.Range == nil && checksumMode(r) {
+		setChecksumHeaders(h, obj.Info.Checksum)
+	}
 	h.Set("Content-Length", strconv.FormatInt(length, 10))
 	w.WriteHeader(status)
 	n, err := io.Copy(w, obj.Body)
@@ -158,6 +162,9 @@ func (g *Gateway) headObject(w http.ResponseWriter, r *http.Request) error {
 	if part {
 		w.Header().Set("x-amz-mp-parts-count", "1")
 	}
+	if checksumMode(r) {
+		setChecksumHeaders(w.Header(), info.Checksum)
+	}
 	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -169,7 +176,11 @@ func (g *Gateway) deleteObject(w http.ResponseWriter, r *http.Request) error {
 	if err := checkKey(st.key); err != nil {
 		return err
 	}
-	if err := g.backend.DeleteObject(r.Context(), st.bucket, st.key); err != nil {
+	opts := backends.DeleteOptions{IfMatch: r.Header.Get("If-Match")}
+	if err := g.backend.DeleteObject(r.Context(), st.bucket, st.key, opts); err != nil {
+		if errors.Is(err, backends.ErrPreconditionFail) {
+			return s3Error("PreconditionFailed").with("Condition", "If-Match")
+		}
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -27,8 +27,15 @@ type request struct {
 	principal *identity.Principal
 	auth      *sigv4.Result
 
+	// checksum is the algorithm verified on an upload, checksumFrom where
+	// its expected value came from (header, trailer, default).
+	checksum     string
+	checksumFrom string
+
 	query   url.Values
 	errCode string
+	// conn controls the connection's read deadline while a body is read.
+	conn *http.ResponseController
 }
 
 type requestKey struct{}

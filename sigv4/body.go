@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"io"
 	"net/http"
@@ -48,27 +49,56 @@ func isSHA256Hex(v string) bool {
 // according to PayloadHash:
 //   - a hex SHA-256: the returned reader hashes the bytes as they pass and,
 //     at the end, returns an *Error with code XAmzContentSHA256Mismatch
-//     instead of io.EOF if the digest differs. A reader of the body never
-//     sees a clean EOF after bad data, so it must not commit anything before
-//     reading to EOF.
+//     instead of io.EOF if the digest differs.
 //   - UnsignedPayload: the body, unchanged.
-//   - the aws-chunked streaming modes: NotImplemented for now.
+//   - StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedTrailer:
+//     the returned reader decodes the aws-chunked encoding and returns the
+//     payload alone. It checks every chunk signature (and the trailer
+//     signature) from the seed Signature with SigningKey, the framing, S3's
+//     8 KiB minimum for chunks other than the last, the total against
+//     DecodedLength, and that the trailers sent are exactly those declared in
+//     Trailer. It also implements Trailer() http.Header, which returns the
+//     trailers (canonical names, values as sent) once Read has returned
+//     io.EOF; checking a trailing checksum against the payload is the
+//     caller's job.
+//   - the SigV4a streaming modes: NotImplemented.
+//
+// A reader of the body never sees a clean io.EOF after bad data, so it must
+// not commit anything before reading to EOF. Failures are *Error values with
+// S3's codes (SignatureDoesNotMatch, IncompleteBody, InvalidChunkSizeError,
+// MalformedTrailerError ...); errors of the underlying body, such as
+// io.ErrUnexpectedEOF from a connection cut short, pass through.
+// Trailers declared for a payload that is not streamed are refused at once.
 func (r *Result) Body(body io.ReadCloser) (io.ReadCloser, error) {
 	if body == nil {
 		body = http.NoBody
 	}
 	switch p := r.PayloadHash; {
+	case p == StreamingPayload, p == StreamingPayloadTrailer, p == StreamingUnsignedTrailer:
+		return r.chunkedBody(body)
+	case p == StreamingECDSAPayload, p == StreamingECDSAPayloadTrailer:
+		return nil, newError(CodeNotImplemented, "The AWS4-ECDSA-P256-SHA256 streaming payload is not supported.")
+	case !validPayloadHash(p):
+		return nil, badPayloadHash(p)
+	case len(r.Trailer) > 0:
+		return nil, malformedTrailer()
 	case p == UnsignedPayload:
 		return body, nil
-	case isSHA256Hex(p):
+	default:
 		want, _ := hex.DecodeString(p)
 		return &hashReader{body: body, hash: sha256.New(), want: want}, nil
-	case p == StreamingPayload, p == StreamingPayloadTrailer, p == StreamingUnsignedTrailer,
-		p == StreamingECDSAPayload, p == StreamingECDSAPayloadTrailer:
-		return nil, newError(CodeNotImplemented, "aws-chunked uploads are not supported yet")
-	default:
-		return nil, badPayloadHash(p)
 	}
+}
+
+// chunkedBody returns the decoder of an aws-chunked body.
+func (r *Result) chunkedBody(body io.ReadCloser) (io.ReadCloser, error) {
+	if r.DecodedLength < 0 {
+		return nil, missingLength()
+	}
+	if r.PayloadHash != StreamingUnsignedTrailer && (len(r.SigningKey) != sha256.Size || len(r.Signature) != sigLen) {
+		return nil, internalError(errors.New("sigv4: signed streaming payload without a verified seed signature"))
+	}
+	return newChunkReader(body, r), nil
 }
 
 // hashReader checks the SHA-256 of everything read through it against want.

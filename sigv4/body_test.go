@@ -102,13 +102,27 @@ func TestBodyModes(t *testing.T) {
 	if got, err := (&Result{PayloadHash: UnsignedPayload}).Body(orig); err != nil || got != orig {
 		t.Errorf("UNSIGNED-PAYLOAD: %v, %v; want the body unchanged", got, err)
 	}
-	for _, p := range []string{StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedTrailer, StreamingECDSAPayload, StreamingECDSAPayloadTrailer} {
-		got, err := (&Result{PayloadHash: p}).Body(orig)
+	for _, p := range []string{StreamingECDSAPayload, StreamingECDSAPayloadTrailer} {
+		got, err := (&Result{PayloadHash: p, DecodedLength: 1}).Body(orig)
 		if got != nil {
 			t.Errorf("%s: returned a body", p)
 		}
 		s3Error(t, err, CodeNotImplemented)
 	}
+	for _, p := range []string{StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedTrailer} {
+		// Without x-amz-decoded-content-length, as Verify would have refused.
+		if _, err := (&Result{PayloadHash: p, DecodedLength: -1}).Body(orig); err == nil {
+			t.Errorf("%s without a decoded length accepted", p)
+		} else {
+			s3Error(t, err, CodeMissingContentLength)
+		}
+	}
+	// Signed chunks need the verified seed signature and key.
+	_, err := (&Result{PayloadHash: StreamingPayload, DecodedLength: 1}).Body(orig)
+	s3Error(t, err, CodeInternalError)
+	// Trailers cannot follow a payload that is not streamed.
+	_, err = (&Result{PayloadHash: UnsignedPayload, Trailer: []string{"x-amz-checksum-crc32"}}).Body(orig)
+	s3Error(t, err, CodeMalformedTrailerError)
 	if _, err := (&Result{PayloadHash: "bogus"}).Body(orig); err == nil {
 		t.Error("bogus payload hash accepted")
 	}

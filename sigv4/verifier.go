@@ -84,6 +84,16 @@ type Result struct {
 	// SigningKey is the derived key for Scope, needed to verify chunk
 	// signatures. Treat it as secret.
 	SigningKey []byte
+	// DecodedLength is x-amz-decoded-content-length, the size of the payload
+	// an aws-chunked body carries; -1 when the payload is not streamed.
+	DecodedLength int64
+	// Trailer lists the names declared in x-amz-trailer, lower-case, in
+	// order; nil when there is none.
+	Trailer []string
+
+	// canonicalRequest is the seed request's canonical form, which S3 echoes
+	// in a chunk's SignatureDoesNotMatch.
+	canonicalRequest string
 }
 
 const (
@@ -125,8 +135,10 @@ func (v *Verifier) now() time.Time {
 
 // Verify checks the SigV4 signature of a server-side request. It returns
 // ErrNoAuth when the request carries no authentication at all, and otherwise
-// an *Error with S3's error code on failure. It does not read the body; wrap
-// the body with Result.Body to verify the payload.
+// an *Error with S3's error code on failure; a streaming payload without a
+// valid x-amz-decoded-content-length fails with MissingContentLength. It
+// does not read the body; wrap the body with Result.Body to verify the
+// payload.
 func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	params, queryOK := parseQuery(r.URL.RawQuery)
 	authz, hasHeader := r.Header["Authorization"]
@@ -150,6 +162,9 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 		res, err = v.verifyHeader(r, authz[0], params)
 	default:
 		res, err = v.verifyPresigned(r, params)
+	}
+	if err == nil {
+		err = res.readBodyHeaders(r)
 	}
 	if err != nil {
 		return nil, err
@@ -297,5 +312,8 @@ func (v *Verifier) checkSignature(r *http.Request, params []queryParam, secret s
 			Field{"CanonicalRequestBytes", hexBytes(canonical)})
 	}
 	res.SigningKey = key
+	if isStreaming(res.PayloadHash) {
+		res.canonicalRequest = canonical
+	}
 	return nil
 }

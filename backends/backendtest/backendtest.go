@@ -24,11 +24,11 @@ const clockSkew = 30 * time.Second
 // of every other it returned; it is called once per subtest, and subtests
 // run in parallel. caps says which optional behaviour to test.
 func Run(t *testing.T, newBackend func(t *testing.T) backends.Backend, caps backends.Capabilities) {
-	tests := []struct {
+	type test struct {
 		name string
 		fn   func(*testing.T, backends.Backend)
-		skip bool
-	}{
+	}
+	tests := []test{
 		{name: "Buckets", fn: testBuckets},
 		{name: "RoundTrip", fn: testRoundTrip},
 		{name: "Keys", fn: testKeys},
@@ -43,13 +43,15 @@ func Run(t *testing.T, newBackend func(t *testing.T) backends.Backend, caps back
 		{name: "DeleteRacesPut", fn: testDeleteRacesPut},
 		{name: "DeleteBucketRacesPut", fn: testDeleteBucketRacesPut},
 		{name: "LargeObject", fn: testLargeObject},
-		{name: "ConditionalWrites", fn: testConditionalWrites, skip: !caps.ConditionalWrites},
+		{name: "Checksum", fn: testChecksum},
+	}
+	// Optional behaviour is tested only where the backend declares it.
+	if caps.ConditionalWrites {
+		tests = append(tests, test{name: "ConditionalWrites", fn: testConditionalWrites},
+			test{name: "ConditionalDelete", fn: testConditionalDelete})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.skip {
-				t.Skip("backend does not declare this capability")
-			}
 			t.Parallel()
 			tc.fn(t, newBackend(t))
 		})

@@ -52,7 +52,7 @@ func testBuckets(t *testing.T, b backends.Backend) {
 	wantErr(t, "GetObject(missing bucket)", err, backends.ErrNoSuchBucket)
 	_, err = b.HeadObject(ctx, missing, "k", backends.GetOptions{})
 	wantErr(t, "HeadObject(missing bucket)", err, backends.ErrNoSuchBucket)
-	wantErr(t, "DeleteObject(missing bucket)", b.DeleteObject(ctx, missing, "k"), backends.ErrNoSuchBucket)
+	wantErr(t, "DeleteObject(missing bucket)", b.DeleteObject(ctx, missing, "k", backends.DeleteOptions{}), backends.ErrNoSuchBucket)
 	_, err = b.ListObjects(ctx, missing, backends.ListOptions{MaxKeys: 10})
 	wantErr(t, "ListObjects(missing bucket)", err, backends.ErrNoSuchBucket)
 
@@ -62,7 +62,7 @@ func testBuckets(t *testing.T, b backends.Backend) {
 	for _, key := range []string{"deep/down/x", "dir/", "top"} {
 		put(t, b, bkt, key, []byte("x"))
 		wantErr(t, "DeleteBucket(non-empty)", b.DeleteBucket(ctx, bkt), backends.ErrBucketNotEmpty)
-		if err := b.DeleteObject(ctx, bkt, key); err != nil {
+		if err := b.DeleteObject(ctx, bkt, key, backends.DeleteOptions{}); err != nil {
 			t.Fatalf("DeleteObject(%q): %v", key, err)
 		}
 	}

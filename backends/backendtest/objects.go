@@ -79,15 +79,15 @@ func testRoundTrip(t *testing.T, b backends.Backend) {
 	wantBody(t, b, bkt, "empty", nil)
 
 	for _, key := range []string{"dir/hello.txt", "empty"} {
-		if err := b.DeleteObject(ctx, bkt, key); err != nil {
+		if err := b.DeleteObject(ctx, bkt, key, backends.DeleteOptions{}); err != nil {
 			t.Fatalf("DeleteObject(%q): %v", key, err)
 		}
 		wantAbsent(t, b, bkt, key)
-		if err := b.DeleteObject(ctx, bkt, key); err != nil {
+		if err := b.DeleteObject(ctx, bkt, key, backends.DeleteOptions{}); err != nil {
 			t.Errorf("DeleteObject(%q) again: %v, want nil (idempotent)", key, err)
 		}
 	}
-	if err := b.DeleteObject(ctx, bkt, "never/existed"); err != nil {
+	if err := b.DeleteObject(ctx, bkt, "never/existed", backends.DeleteOptions{}); err != nil {
 		t.Errorf("DeleteObject(never existed): %v", err)
 	}
 }
@@ -163,7 +163,7 @@ func testKeys(t *testing.T, b backends.Backend) {
 	}
 
 	for _, k := range keys {
-		if err := b.DeleteObject(ctx, bkt, k); err != nil {
+		if err := b.DeleteObject(ctx, bkt, k, backends.DeleteOptions{}); err != nil {
 			t.Fatalf("DeleteObject(%q): %v", k, err)
 		}
 	}

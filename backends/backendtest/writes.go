@@ -265,14 +265,14 @@ func testDeleteRacesPut(t *testing.T, b backends.Backend) {
 		wg.Go(func() {
 			_, putErr = b.PutObject(t.Context(), bkt, dir+"new", bytes.NewReader(data), backends.PutOptions{Size: int64(len(data))})
 		})
-		wg.Go(func() { delErr = b.DeleteObject(t.Context(), bkt, dir+"victim") })
+		wg.Go(func() { delErr = b.DeleteObject(t.Context(), bkt, dir+"victim", backends.DeleteOptions{}) })
 		wg.Wait()
 		if putErr != nil || delErr != nil {
 			t.Fatalf("round %d: PutObject: %v, DeleteObject: %v", i, putErr, delErr)
 		}
 		wantBody(t, b, bkt, dir+"new", data)
 		wantAbsent(t, b, bkt, dir+"victim")
-		if err := b.DeleteObject(t.Context(), bkt, dir+"new"); err != nil {
+		if err := b.DeleteObject(t.Context(), bkt, dir+"new", backends.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -389,3 +389,17 @@ func testConditionalWrites(t *testing.T, b backends.Backend) {
 }
 
 func racer(round, i int) []byte { return []byte(fmt.Sprintf("round %d racer %d", round, i)) }
+
+func testConditionalDelete(t *testing.T, b backends.Backend) {
+	ctx := t.Context()
+	const bkt = "bt-conddelete"
+	createBucket(t, b, bkt)
+	info := put(t, b, bkt, "k", []byte("v1"))
+	wantErr(t, "DeleteObject(If-Match other)", b.DeleteObject(ctx, bkt, "k", backends.DeleteOptions{IfMatch: `"0123"`}), backends.ErrPreconditionFail)
+	wantBody(t, b, bkt, "k", []byte("v1"))
+	wantErr(t, "DeleteObject(If-Match on a missing key)", b.DeleteObject(ctx, bkt, "missing", backends.DeleteOptions{IfMatch: "*"}), backends.ErrNoSuchKey)
+	if err := b.DeleteObject(ctx, bkt, "k", backends.DeleteOptions{IfMatch: `"` + info.ETag + `"`}); err != nil {
+		t.Fatalf("DeleteObject(If-Match current): %v", err)
+	}
+	wantAbsent(t, b, bkt, "k")
+}

@@ -8,7 +8,7 @@ import (
 
 // DeleteObject removes the object file, then (best effort) the parent
 // directories it leaves empty.
-func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
+func (s *Store) DeleteObject(ctx context.Context, bucket, key string, opts backends.DeleteOptions) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -16,7 +16,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
 		return backends.ErrNoSuchBucket
 	}
 	kp := mapKey(bucket, key)
-	removed, err := s.removeObject(bucket, key, kp)
+	removed, err := s.removeObject(bucket, key, kp, opts)
 	if err != nil || !removed {
 		return err
 	}
@@ -29,7 +29,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
 	return nil
 }
 
-func (s *Store) removeObject(bucket, key string, kp keyPath) (bool, error) {
+func (s *Store) removeObject(bucket, key string, kp keyPath, opts backends.DeleteOptions) (bool, error) {
 	bl := s.bucketLock(bucket)
 	bl.RLock()
 	defer bl.RUnlock()
@@ -39,6 +39,11 @@ func (s *Store) removeObject(bucket, key string, kp keyPath) (bool, error) {
 	kl := s.keyLock(bucket, key)
 	kl.Lock()
 	defer kl.Unlock()
+	if opts.IfMatch != "" {
+		if err := s.checkWrite(kp.file, opts.IfMatch, ""); err != nil {
+			return false, err
+		}
+	}
 	err := s.root.Remove(kp.file)
 	if notExist(err) {
 		return false, nil

@@ -32,6 +32,7 @@ type meta struct {
 	Modified int64  `json:"mtime"` // Unix nanoseconds
 	backends.ContentHeaders
 	Metadata map[string]string `json:"meta,omitempty"`
+	Checksum backends.Checksum `json:"checksum,omitzero"`
 }
 
 func (m *meta) info() backends.ObjectInfo {
@@ -42,6 +43,7 @@ func (m *meta) info() backends.ObjectInfo {
 		LastModified:   time.Unix(0, m.Modified).UTC(),
 		ContentHeaders: m.ContentHeaders,
 		Metadata:       m.Metadata,
+		Checksum:       m.Checksum,
 	}
 }
 

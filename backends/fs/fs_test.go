@@ -126,7 +126,7 @@ func plantOutside(t *testing.T, s *fs.Store, data string) string {
 	if err := os.WriteFile(filepath.Join(outside, "secret.o"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteObject(t.Context(), "bkt", "secret"); err != nil {
+	if err := s.DeleteObject(t.Context(), "bkt", "secret", backends.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return outside
@@ -163,7 +163,7 @@ func TestSymlinksDoNotLeadOutside(t *testing.T) {
 		if _, err := s.HeadObject(ctx, "bkt", k, backends.GetOptions{}); err == nil {
 			t.Errorf("HeadObject(%q) followed a symlink out", k)
 		}
-		s.DeleteObject(ctx, "bkt", k)
+		s.DeleteObject(ctx, "bkt", k, backends.DeleteOptions{})
 	}
 	for _, k := range []string{"abs/new", "rel/new", "abs/deeper/new"} {
 		if _, err := s.PutObject(ctx, "bkt", k, strings.NewReader("x"), backends.PutOptions{Size: 1}); err == nil {
@@ -226,7 +226,7 @@ func TestLongSegments(t *testing.T) {
 		if got, err := getString(t, s, "bkt", k); err != nil || got != k[len(k)-1:] {
 			t.Errorf("GetObject(%.20q…) = %q, %v", k, got, err)
 		}
-		if err := s.DeleteObject(ctx, "bkt", k); err != nil {
+		if err := s.DeleteObject(ctx, "bkt", k, backends.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -249,13 +249,13 @@ func TestDeleteRemovesEmptyDirs(t *testing.T) {
 	bdir := filepath.Join(data, "buckets", "bkt")
 	putString(t, s, "bkt", "a/b/c/d", "1")
 	putString(t, s, "bkt", "a/x", "2")
-	if err := s.DeleteObject(ctx, "bkt", "a/b/c/d"); err != nil {
+	if err := s.DeleteObject(ctx, "bkt", "a/b/c/d", backends.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := tree(t, bdir); !slices.Equal(got, []string{".", ".bucket", "a.d", "a.d/x.o"}) {
 		t.Errorf("after deleting a/b/c/d: %q", got)
 	}
-	if err := s.DeleteObject(ctx, "bkt", "a/x"); err != nil {
+	if err := s.DeleteObject(ctx, "bkt", "a/x", backends.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := tree(t, bdir); !slices.Equal(got, []string{".", ".bucket"}) {
@@ -313,7 +313,7 @@ func TestForeignEntriesAreInvisible(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"full/k", "a"} {
-		if err := s.DeleteObject(ctx, "bkt", k); err != nil {
+		if err := s.DeleteObject(ctx, "bkt", k, backends.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -369,7 +369,7 @@ func TestCorruptObject(t *testing.T) {
 		t.Errorf("listing with corrupt objects = %+v, %v; want just good", page, err)
 	}
 	for key := range damage {
-		if err := s.DeleteObject(ctx, "bkt", key); err != nil {
+		if err := s.DeleteObject(ctx, "bkt", key, backends.DeleteOptions{}); err != nil {
 			t.Errorf("DeleteObject(%s): %v", key, err)
 		}
 	}
@@ -466,13 +466,13 @@ func TestConcurrentDeletesInOneDirectory(t *testing.T) {
 		errs := make(chan error, 2*n)
 		for i := 0; i < n; i++ {
 			go func() {
-				errs <- s.DeleteObject(t.Context(), "bkt", "shared/dir/sub/key-"+string(rune('a'+i)))
+				errs <- s.DeleteObject(t.Context(), "bkt", "shared/dir/sub/key-"+string(rune('a'+i)), backends.DeleteOptions{})
 			}()
 			go func() {
 				key := "shared/dir/sub/other-" + string(rune('a'+i))
 				_, err := s.PutObject(t.Context(), "bkt", key, strings.NewReader("o"), backends.PutOptions{Size: 1})
 				if err == nil {
-					err = s.DeleteObject(t.Context(), "bkt", key)
+					err = s.DeleteObject(t.Context(), "bkt", key, backends.DeleteOptions{})
 				}
 				errs <- err
 			}()

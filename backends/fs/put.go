@@ -38,7 +38,7 @@ func (s *Store) PutObject(ctx context.Context, bucket, key string, body io.Reade
 	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
 		// Fail before streaming a body that cannot commit; the check under
 		// the key lock at commit is the one that counts.
-		if err := s.checkWrite(mapKey(bucket, key).file, opts); err != nil {
+		if err := s.checkWrite(mapKey(bucket, key).file, opts.IfMatch, opts.IfNoneMatch); err != nil {
 			return backends.ObjectInfo{}, err
 		}
 	}
@@ -81,6 +81,10 @@ func (s *Store) writeTemp(ctx context.Context, key string, body io.Reader, opts 
 		Modified:       time.Now().UnixNano(),
 		ContentHeaders: opts.ContentHeaders,
 		Metadata:       opts.Metadata,
+	}
+	if opts.Checksum != nil {
+		// Only now: a trailing checksum is set when the body ends.
+		m.Checksum = *opts.Checksum
 	}
 	footer, err := encodeFooter(m)
 	if err != nil {
@@ -148,7 +152,7 @@ func (s *Store) commit(ctx context.Context, bucket, key, tmp string, opts backen
 	defer kl.Unlock()
 	kp := mapKey(bucket, key)
 	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
-		if err := s.checkWrite(kp.file, opts); err != nil {
+		if err := s.checkWrite(kp.file, opts.IfMatch, opts.IfNoneMatch); err != nil {
 			return err
 		}
 	}
@@ -172,9 +176,9 @@ func (s *Store) commit(ctx context.Context, bucket, key, tmp string, opts backen
 	return s.syncDir(kp.dir(bucket, len(kp.dirs)))
 }
 
-// checkWrite evaluates a write's preconditions against the object now
-// stored at path.
-func (s *Store) checkWrite(path string, opts backends.PutOptions) error {
+// checkWrite evaluates a write's or a delete's preconditions against the
+// object now stored at path.
+func (s *Store) checkWrite(path, ifMatch, ifNoneMatch string) error {
 	exists, etag := false, ""
 	f, err := s.root.Open(path)
 	switch {
@@ -188,7 +192,7 @@ func (s *Store) checkWrite(path string, opts backends.PutOptions) error {
 	case !notExist(err):
 		return err
 	}
-	return backends.CheckWrite(opts.IfMatch, opts.IfNoneMatch, exists, etag)
+	return backends.CheckWrite(ifMatch, ifNoneMatch, exists, etag)
 }
 
 // mkdirs creates the key's parent directories, stepping down one handle

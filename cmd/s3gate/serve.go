@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -58,18 +59,37 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gw := gateway.New(store, identity.NewKeys(root), gateway.Options{
-		Region:         cfg.Region,
-		Domains:        cfg.Domain,
-		MaxRequests:    cfg.HTTP.MaxRequests,
-		MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes,
-		AccessLog:      cfg.Log.Access,
-		Logger:         log,
-		Registry:       reg,
+		Region:          cfg.Region,
+		Domains:         cfg.Domain,
+		MaxRequests:     cfg.HTTP.MaxRequests,
+		MaxHeaderBytes:  cfg.HTTP.MaxHeaderBytes,
+		BodyIdleTimeout: cfg.HTTP.BodyIdleTimeout,
+		AccessLog:       cfg.Log.Access,
+		Logger:          log,
+		Registry:        reg,
 	})
+
+	var certs *certReloader
+	if cfg.TLS.Enabled() {
+		if certs, err = newCertReloader(cfg.TLS, log); err != nil {
+			return err
+		}
+		// Only with TLS: without it, SIGHUP keeps its default (exit), as
+		// before.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go certs.watch(ctx, hup)
+	}
 
 	s3ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	s3Scheme := "http"
+	if certs != nil {
+		s3ln = tls.NewListener(s3ln, certs.tlsConfig())
+		s3Scheme = "https"
 	}
 	opsln, err := net.Listen("tcp", cfg.OpsListen)
 	if err != nil {
@@ -88,7 +108,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		go func() { errc <- servers[i].Serve(ln) }()
 	}
 
-	s3URL := "http://" + s3ln.Addr().String()
+	s3URL := s3Scheme + "://" + s3ln.Addr().String()
 	credFile := filepath.Join(cfg.DataDir, identity.RootCredentialsFile)
 	switch {
 	case created:
