@@ -85,12 +85,23 @@ type req struct {
 
 func (e *env) do(r req) *http.Response {
 	e.t.Helper()
+	resp, err := http.DefaultClient.Do(newSignedRequest(e.t, r, e.url+r.path))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp
+}
+
+// newSignedRequest builds r for target (a full URL) and, unless r is
+// anonymous, signs it with the test key and the SDK signer.
+func newSignedRequest(t *testing.T, r req, target string) *http.Request {
+	t.Helper()
 	if r.method == "" {
 		r.method = http.MethodGet
 	}
-	hr, err := http.NewRequest(r.method, e.url+r.path, bytes.NewReader(r.body))
+	hr, err := http.NewRequest(r.method, target, bytes.NewReader(r.body))
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if r.body == nil {
 		hr.Body = http.NoBody
@@ -101,32 +112,29 @@ func (e *env) do(r req) *http.Response {
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
 	}
-	if !r.anonymous {
-		ph := r.payloadHash
-		if ph == "" {
-			sum := sha256.Sum256(r.body)
-			ph = hex.EncodeToString(sum[:])
-		}
-		hr.Header.Set("X-Amz-Content-Sha256", ph)
-		when := r.signTime
-		if when.IsZero() {
-			when = time.Now()
-		}
-		region := r.region
-		if region == "" {
-			region = testRegion
-		}
-		signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-		creds := aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: testSecret}
-		if err := signer.SignHTTP(context.Background(), creds, hr, ph, "s3", region, when); err != nil {
-			e.t.Fatal(err)
-		}
+	if r.anonymous {
+		return hr
 	}
-	resp, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		e.t.Fatal(err)
+	ph := r.payloadHash
+	if ph == "" {
+		sum := sha256.Sum256(r.body)
+		ph = hex.EncodeToString(sum[:])
 	}
-	return resp
+	hr.Header.Set("X-Amz-Content-Sha256", ph)
+	when := r.signTime
+	if when.IsZero() {
+		when = time.Now()
+	}
+	region := r.region
+	if region == "" {
+		region = testRegion
+	}
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	creds := aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: testSecret}
+	if err := signer.SignHTTP(context.Background(), creds, hr, ph, "s3", region, when); err != nil {
+		t.Fatal(err)
+	}
+	return hr
 }
 
 // s3err is a decoded S3 error document.

@@ -376,24 +376,7 @@ func (h *hostileEnv) doWire(t *testing.T, r req) *http.Response {
 	if rawQuery != "" {
 		target += "?" + rawQuery
 	}
-	hr, err := http.NewRequest(r.method, target, bytes.NewReader(r.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.body == nil {
-		hr.Body = http.NoBody
-	}
-	if r.host != "" {
-		hr.Host = r.host
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
-	if !r.anonymous {
-		ph := hostileSHA256(r.body)
-		hr.Header.Set("X-Amz-Content-Sha256", ph)
-		signRaw(t, hr, ph)
-	}
+	hr := newSignedRequest(t, r, target)
 	hr.URL.RawPath = wire
 	if got := hr.URL.EscapedPath(); got != wire {
 		t.Fatalf("net/http would send %q, not %q", got, wire)
