@@ -26,13 +26,16 @@ type Backend interface {
 	CreateBucket(ctx context.Context, bucket string) error
 	HeadBucket(ctx context.Context, bucket string) (BucketInfo, error)
 	// DeleteBucket returns ErrBucketNotEmpty if any object remains.
+	// Multipart uploads in progress do not keep a bucket alive (as in S3):
+	// they are removed with it.
 	DeleteBucket(ctx context.Context, bucket string) error
 
 	PutObject(ctx context.Context, bucket, key string, body io.Reader, opts PutOptions) (ObjectInfo, error)
 	// GetObject evaluates opts.Conditions against the stored object before
 	// any byte is sent and resolves opts.Range against its size.
 	GetObject(ctx context.Context, bucket, key string, opts GetOptions) (*Object, error)
-	// HeadObject is GetObject without the body; opts.Range is ignored.
+	// HeadObject is GetObject without the body; opts.Range is ignored,
+	// opts.PartNumber is not (see ObjectInfo.PartRange).
 	HeadObject(ctx context.Context, bucket, key string, opts GetOptions) (ObjectInfo, error)
 	// DeleteObject succeeds when the key does not exist (S3 deletes are
 	// idempotent) but fails with ErrNoSuchBucket for a missing bucket.
@@ -42,6 +45,15 @@ type Backend interface {
 	DeleteObject(ctx context.Context, bucket, key string, opts DeleteOptions) error
 	// ListObjects returns keys in UTF-8 binary order.
 	ListObjects(ctx context.Context, bucket string, opts ListOptions) (ListPage, error)
+
+	// GetObjectTagging returns an object's tags (empty, not nil, when it
+	// has none).
+	GetObjectTagging(ctx context.Context, bucket, key string) (map[string]string, error)
+	// PutObjectTagging replaces an object's tags; nil or empty removes
+	// them. The object's bytes, ETag and LastModified do not change.
+	PutObjectTagging(ctx context.Context, bucket, key string, tags map[string]string) error
+
+	Multipart
 }
 
 // Capabilities declares what optional behaviour a backend supports, so the
@@ -83,6 +95,18 @@ type ObjectInfo struct {
 	Metadata map[string]string
 	// Checksum is the additional checksum stored with the object, if any.
 	Checksum Checksum
+	// TagCount is the number of tags the object carries.
+	TagCount int
+	// PartsCount is the number of parts of an object completed from a
+	// multipart upload, 0 for one written in one PUT.
+	PartsCount int
+	// PartRange is the byte range of the part GetOptions.PartNumber
+	// selected (GetObject's Object.Range is the same); nil otherwise, and
+	// for an empty object.
+	PartRange *ContentRange
+	// Parts describes each part; filled only when GetOptions.WithParts
+	// asks for it.
+	Parts []PartInfo
 }
 
 // Checksum is an object's additional checksum, as S3's x-amz-checksum-*
@@ -113,6 +137,8 @@ type PutOptions struct {
 	// commit are atomic.
 	IfMatch     string
 	IfNoneMatch string
+	// Tags are stored with the object (x-amz-tagging).
+	Tags map[string]string
 	// Checksum, when not nil, is stored with the object once it is set.
 	// The gateway verifies it as the body streams and, when the client
 	// sends it as a trailer, fills it in only just before the body returns
@@ -129,13 +155,23 @@ type DeleteOptions struct {
 type GetOptions struct {
 	Range      *Range
 	Conditions Conditions
+	// PartNumber selects one part of an object written by a multipart
+	// upload (1-based, the part's position in the object; 0: the whole
+	// object). For an object written in one PUT, part 1 is the whole
+	// object. A part that does not exist is ErrInvalidPartNumber. It
+	// excludes Range: when both are set, Range is ignored. The selected
+	// bytes are returned as a range (Object.Range, ObjectInfo.PartRange),
+	// which S3 answers with 206 and Content-Range.
+	PartNumber int
+	// WithParts fills ObjectInfo.Parts.
+	WithParts bool
 }
 
 // Object is an open object body. The caller must Close it.
 type Object struct {
 	Info ObjectInfo
-	// Range is the resolved byte range being returned, nil for the whole
-	// object.
+	// Range is the resolved byte range being returned (of GetOptions.Range
+	// or PartNumber), nil for the whole object.
 	Range *ContentRange
 	Body  io.ReadCloser
 }

@@ -1,6 +1,9 @@
 package backends
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Backends return (or wrap) these; the gateway maps each to
 // its S3 error code and status.
@@ -19,7 +22,41 @@ var (
 	ErrIncompleteBody = errors.New("body shorter than declared size")
 	// ErrSizeMismatch: the body ran past the declared size.
 	ErrSizeMismatch = errors.New("body longer than declared size")
+
+	// Multipart uploads.
+	ErrNoSuchUpload      = errors.New("no such upload")
+	ErrInvalidPart       = errors.New("a listed part was not uploaded, or its ETag or checksum differs")
+	ErrInvalidPartOrder  = errors.New("parts are not listed in ascending order")
+	ErrEntityTooSmall    = errors.New("a part other than the last is smaller than the minimum part size")
+	ErrInvalidPartNumber = errors.New("no such part")
+	// ErrBadDigest: a checksum the client declared does not match.
+	ErrBadDigest = errors.New("checksum mismatch")
+	// ErrChecksumAlgorithm: a part's checksum is not of the upload's
+	// algorithm (S3's InvalidRequest "Checksum Type mismatch occurred").
+	ErrChecksumAlgorithm = errors.New("checksum algorithm differs from the upload's")
 )
+
+// PartError names the part a completion failed on. It wraps
+// ErrInvalidPart or ErrEntityTooSmall (errors.Is matches those), so the
+// gateway can add S3's details: PartNumber, ETag, ProposedSize.
+type PartError struct {
+	Err    error
+	Number int
+	// ETag is the part's ETag as the request listed it.
+	ETag string
+	// Size is the stored part's size (for ErrEntityTooSmall).
+	Size int64
+}
+
+func (e *PartError) Error() string { return fmt.Sprintf("part %d: %v", e.Number, e.Err) }
+
+func (e *PartError) Unwrap() error { return e.Err }
+
+// MinPartSize is S3's smallest part, the last one excepted.
+const MinPartSize = 5 << 20
+
+// MaxParts is S3's largest part number.
+const MaxParts = 10000
 
 // MaxKeyLength is S3's limit on an object key, in bytes of UTF-8.
 const MaxKeyLength = 1024

@@ -33,6 +33,9 @@ type Config struct {
 	HTTP HTTP `embed:"" prefix:"http-"`
 	TLS  TLS  `embed:"" prefix:"tls-"`
 	FS   FS   `embed:"" prefix:"fs-"`
+
+	Catalog   Catalog   `embed:"" prefix:"catalog-"`
+	Multipart Multipart `embed:"" prefix:"multipart-"`
 }
 
 // Root is the bootstrap administrator's key pair.
@@ -86,6 +89,18 @@ func (t TLS) LoadKeyPair() (tls.Certificate, error) {
 	return cert, nil
 }
 
+// Catalog says where s3gate keeps its own records (buckets, their CORS
+// rules and tags).
+type Catalog struct {
+	DSN string `name:"dsn" help:"PostgreSQL URL (postgres://user@host:5432/db) for the catalogue; empty keeps it in SQLite in the data dir."`
+}
+
+// Multipart configures multipart uploads.
+type Multipart struct {
+	Expiry        time.Duration `default:"168h" help:"Uploads not completed within this time are aborted and their parts removed."`
+	SweepInterval time.Duration `name:"sweep-interval" default:"1h" help:"How often abandoned uploads are looked for."`
+}
+
 // FS configures the local filesystem backend.
 type FS struct {
 	Fsync bool `default:"true" negatable:"" help:"fsync every object and its directory before a write is acknowledged."`
@@ -132,6 +147,15 @@ func (c *Config) Validate() error {
 	if c.HTTP.IdleTimeout <= 0 {
 		return settingError("http-idle-timeout", "must be a positive duration (like 120s)")
 	}
+	if c.Catalog.DSN != "" && !strings.HasPrefix(c.Catalog.DSN, "postgres://") && !strings.HasPrefix(c.Catalog.DSN, "postgresql://") {
+		return settingError("catalog-dsn", "must be a postgres:// or postgresql:// URL, or empty for SQLite in the data dir")
+	}
+	if c.Multipart.Expiry <= 0 {
+		return settingError("multipart-expiry", "must be a positive duration (like 168h)")
+	}
+	if c.Multipart.SweepInterval <= 0 {
+		return settingError("multipart-sweep-interval", "must be a positive duration (like 1h)")
+	}
 	if c.HTTP.BodyIdleTimeout <= 0 {
 		return settingError("http-body-idle-timeout", "must be a positive duration (like 20s)")
 	}
@@ -164,7 +188,7 @@ func settingError(flag, msg string) error {
 }
 
 // groups are the flag prefixes that are YAML sections.
-var groups = []string{"root", "log", "http", "tls", "fs"}
+var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart"}
 
 // YAMLKey is the dotted YAML path of a flag: http-idle-timeout ->
 // http.idle_timeout.

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"net"
 	"net/http"
 	"sort"
@@ -10,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/s3gate/s3gate/backends"
+	"github.com/s3gate/s3gate/catalog"
+	"github.com/s3gate/s3gate/identity"
 )
 
 // validBucketName applies S3's naming rules for new buckets.
@@ -63,7 +67,7 @@ func (g *Gateway) createBucket(w http.ResponseWriter, r *http.Request) error {
 		return s3Error("NotImplemented", "Object Lock is not supported yet.")
 	}
 	if r.ContentLength != 0 {
-		up, err := g.uploadBody(r)
+		up, err := g.uploadBody(r, "")
 		if err != nil {
 			return err
 		}
@@ -84,7 +88,24 @@ func (g *Gateway) createBucket(w http.ResponseWriter, r *http.Request) error {
 				"The %s location constraint is incompatible for the region specific endpoint this request was sent to.", lc)
 		}
 	}
-	if err := g.backend.CreateBucket(r.Context(), st.bucket); err != nil {
+	// The catalogue decides who gets the name, across every replica; the
+	// backend then makes the bucket (or already has it).
+	rec := catalog.Bucket{Name: st.bucket, Created: g.now()}
+	if st.principal != nil {
+		rec.OwnerID, rec.OwnerName = st.principal.ID, st.principal.DisplayName
+	}
+	if err := g.catalog.CreateBucket(r.Context(), rec); err != nil {
+		if errors.Is(err, catalog.ErrBucketExists) {
+			if cur, gerr := g.catalog.GetBucket(r.Context(), st.bucket); gerr == nil && cur.OwnerID != rec.OwnerID {
+				return s3Error("BucketAlreadyExists").with("BucketName", st.bucket)
+			}
+		}
+		return catalogError(err)
+	}
+	if err := g.backend.CreateBucket(r.Context(), st.bucket); err != nil && !errors.Is(err, backends.ErrBucketExists) {
+		if derr := g.catalog.DeleteBucket(context.WithoutCancel(r.Context()), st.bucket); derr != nil {
+			g.log.ErrorContext(r.Context(), "rolling back a bucket record", "bucket", st.bucket, "err", derr)
+		}
 		return err
 	}
 	w.Header().Set("Location", "/"+st.bucket)
@@ -98,8 +119,37 @@ func (g *Gateway) deleteBucket(w http.ResponseWriter, r *http.Request) error {
 	if err := g.backend.DeleteBucket(r.Context(), st.bucket); err != nil {
 		return err
 	}
+	if err := g.catalog.DeleteBucket(r.Context(), st.bucket); err != nil && !errors.Is(err, catalog.ErrNoSuchBucket) {
+		return err
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// AdoptBuckets records in the catalogue every bucket the backend holds and
+// the catalogue does not know (a data directory from before the catalogue,
+// say), owned by owner. It returns how many it adopted.
+func (g *Gateway) AdoptBuckets(ctx context.Context, owner identity.Principal) (int, error) {
+	have, err := g.backend.ListBuckets(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, b := range have {
+		_, err := g.catalog.GetBucket(ctx, b.Name)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, catalog.ErrNoSuchBucket) {
+			return n, err
+		}
+		err = g.catalog.CreateBucket(ctx, catalog.Bucket{Name: b.Name, OwnerID: owner.ID, OwnerName: owner.DisplayName, Created: b.Created})
+		if err != nil && !errors.Is(err, catalog.ErrBucketExists) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // headBucket is HeadBucket.
@@ -150,7 +200,7 @@ func (g *Gateway) listBuckets(w http.ResponseWriter, r *http.Request) error {
 		after = string(b)
 	}
 	prefix := qs.Get("prefix")
-	buckets, err := g.backend.ListBuckets(r.Context())
+	buckets, err := g.catalog.ListBuckets(r.Context())
 	if err != nil {
 		return err
 	}
@@ -315,19 +365,5 @@ func (g *Gateway) getObjectACL(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	g.acl(w, r)
-	return nil
-}
-
-type tagging struct {
-	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ Tagging"`
-	TagSet  struct{} `xml:"TagSet"`
-}
-
-// getObjectTagging: objects carry no tags until tagging is supported.
-func (g *Gateway) getObjectTagging(w http.ResponseWriter, r *http.Request) error {
-	if err := g.objectExists(r); err != nil {
-		return err
-	}
-	writeXML(w, http.StatusOK, &tagging{})
 	return nil
 }

@@ -46,7 +46,7 @@ type deleteError struct {
 // any key is deleted.
 func (g *Gateway) deleteObjects(w http.ResponseWriter, r *http.Request) error {
 	st := requestState(r.Context())
-	up, err := g.uploadBody(r)
+	up, err := g.uploadBody(r, "")
 	if err != nil {
 		return err
 	}

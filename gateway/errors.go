@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/s3gate/s3gate/backends"
+	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/sigv4"
 )
 
@@ -39,12 +41,15 @@ type errorCode struct {
 // codes lists every error code s3gate sends, with S3's status and message.
 var codes = map[string]errorCode{
 	"AccessDenied":                       {403, "Access Denied"},
+	"AccessForbidden":                    {403, "CORSResponse: This CORS request is not allowed."},
 	"AuthorizationHeaderMalformed":       {400, "The authorization header is malformed."},
 	"AuthorizationQueryParametersError":  {400, "Error parsing the query parameters of a presigned request."},
+	"BadRequest":                         {400, "Bad Request"},
 	"BadDigest":                          {400, "The Content-MD5 you specified did not match what we received."},
 	"BucketAlreadyExists":                {409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."},
 	"BucketAlreadyOwnedByYou":            {409, "Your previous request to create the named bucket succeeded and you already own it."},
 	"BucketNotEmpty":                     {409, "The bucket you tried to delete is not empty"},
+	"EntityTooSmall":                     {400, "Your proposed upload is smaller than the minimum allowed object size."},
 	"EntityTooLarge":                     {400, "Your proposed upload exceeds the maximum allowed object size."},
 	"IllegalLocationConstraintException": {400, "The location constraint is incompatible for the region specific endpoint this request was sent to."},
 	"IncompleteBody":                     {400, "You did not provide the number of bytes specified by the Content-Length HTTP header."},
@@ -55,12 +60,17 @@ var codes = map[string]errorCode{
 	"InvalidChunkSizeError":              {403, "Only the last chunk is allowed to have a size less than 8192 bytes"},
 	"InvalidDigest":                      {400, "The Content-MD5 you specified is not valid."},
 	"InvalidLocationConstraint":          {400, "The specified location-constraint is not valid"},
+	"InvalidPart":                        {400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."},
+	"InvalidPartOrder":                   {400, "The list of parts was not in ascending order. Parts must be ordered by part number."},
 	"InvalidPartNumber":                  {416, "The requested partnumber is not satisfiable"},
+	"InvalidPolicyDocument":              {400, "The content of the form does not meet the conditions specified in the policy document."},
 	"InvalidRange":                       {416, "The requested range is not satisfiable"},
 	"InvalidRequest":                     {400, "Invalid Request"},
+	"InvalidTag":                         {400, "The tag provided was not a valid tag."},
 	"InvalidURI":                         {400, "Couldn't parse the specified URI."},
 	"InvalidStorageClass":                {400, "The storage class you specified is not valid"},
 	"KeyTooLongError":                    {400, "Your key is too long"},
+	"MalformedPOSTRequest":               {400, "The body of your POST request is not well-formed multipart/form-data."},
 	"MalformedTrailerError":              {400, "The request contained trailing data that was not well-formed or did not conform to our published schema."},
 	"MalformedXML":                       {400, "The XML you provided was not well-formed or did not validate against our published schema"},
 	"MaxMessageLengthExceeded":           {400, "Your request was too big."},
@@ -145,6 +155,31 @@ func toAPIError(err error, st *request) (apiErr *APIError, internal bool) {
 		return s3Error("InvalidRange"), false
 	case errors.Is(err, backends.ErrIncompleteBody), errors.Is(err, io.ErrUnexpectedEOF):
 		return s3Error("IncompleteBody"), false
+	case errors.Is(err, backends.ErrNoSuchUpload):
+		return s3Error("NoSuchUpload").with("UploadId", query0(st, "uploadId")), false
+	case errors.Is(err, backends.ErrInvalidPart):
+		ae := s3Error("InvalidPart")
+		var pe *backends.PartError
+		if errors.As(err, &pe) {
+			ae = ae.with("UploadId", query0(st, "uploadId")).with("PartNumber", strconv.Itoa(pe.Number)).with("ETag", pe.ETag)
+		}
+		return ae, false
+	case errors.Is(err, backends.ErrInvalidPartOrder):
+		return s3Error("InvalidPartOrder"), false
+	case errors.Is(err, backends.ErrEntityTooSmall):
+		ae := s3Error("EntityTooSmall")
+		var pe *backends.PartError
+		if errors.As(err, &pe) {
+			ae = ae.with("ProposedSize", strconv.FormatInt(pe.Size, 10)).with("MinSizeAllowed", strconv.Itoa(backends.MinPartSize)).
+				with("PartNumber", strconv.Itoa(pe.Number)).with("ETag", pe.ETag)
+		}
+		return ae, false
+	case errors.Is(err, backends.ErrChecksumAlgorithm):
+		return s3Error("InvalidRequest", "Checksum Type mismatch occurred: the part's checksum is not of the upload's algorithm."), false
+	case errors.Is(err, backends.ErrInvalidPartNumber):
+		return s3Error("InvalidPartNumber"), false
+	case errors.Is(err, backends.ErrBadDigest):
+		return s3Error("BadDigest", "The checksum of the whole object you specified did not match the calculated checksum."), false
 	case errors.Is(err, backends.ErrSizeMismatch):
 		return s3Error("InvalidRequest", "The request body is longer than its declared length."), false
 	case errors.As(err, &tooBig):
@@ -153,6 +188,30 @@ func toAPIError(err error, st *request) (apiErr *APIError, internal bool) {
 		return &APIError{Code: "RequestCanceled", Message: "The client closed the request.", Status: 499}, false
 	}
 	return s3Error("InternalError"), true
+}
+
+// catalogError maps the catalogue's errors to the gateway's.
+func catalogError(err error) error {
+	switch {
+	case errors.Is(err, catalog.ErrNoSuchBucket):
+		return backends.ErrNoSuchBucket
+	case errors.Is(err, catalog.ErrBucketExists):
+		return backends.ErrBucketExists
+	case errors.Is(err, catalog.ErrNoSuchCORSConfiguration):
+		return s3Error("NoSuchCORSConfiguration")
+	case errors.Is(err, catalog.ErrNoSuchTagSet):
+		return s3Error("NoSuchTagSet")
+	}
+	return err
+}
+
+// query0 is a query parameter of the request st describes, for error
+// details ("" outside a request).
+func query0(st *request, name string) string {
+	if st.query == nil {
+		return ""
+	}
+	return st.query.Get(name)
 }
 
 // errorBody is S3's error document (it has no XML namespace).
@@ -192,18 +251,23 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.WriteHeader(ae.Status)
 		return
 	}
-	body := errorBody{
+	if ae.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeXML(w, ae.Status, g.errorDocument(r, ae))
+}
+
+// errorDocument is the S3 error document for ae.
+func (g *Gateway) errorDocument(r *http.Request, ae *APIError) *errorBody {
+	body := &errorBody{
 		Code:      ae.Code,
 		Message:   ae.Message,
 		Resource:  r.URL.Path,
-		RequestID: st.id,
+		RequestID: requestState(r.Context()).id,
 		HostID:    g.hostID,
 	}
 	for _, f := range ae.Fields {
 		body.Fields = append(body.Fields, xmlField{XMLName: xml.Name{Local: f.Name}, Value: f.Value})
 	}
-	if ae.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeXML(w, ae.Status, &body)
+	return body
 }

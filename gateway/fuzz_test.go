@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/s3gate/s3gate/backends"
+	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/identity"
 )
 
@@ -66,8 +67,29 @@ func (b *fuzzBackend) take() (deleted, created []string) {
 func newFuzzGateway() (*Gateway, *fuzzBackend) {
 	b := &fuzzBackend{}
 	keys := identity.NewKeys(identity.AccessKey{ID: testAccessKey, Secret: testSecret, Principal: identity.RootPrincipal()})
-	return New(b, keys, Options{Region: testRegion}), b
+	return New(b, nopCatalog{}, keys, Options{Region: testRegion}), b
 }
+
+// nopCatalog is a catalogue that accepts every bucket and knows no CORS
+// rules or tags: the fuzzers look at what reaches the backend.
+type nopCatalog struct{}
+
+func (nopCatalog) CreateBucket(context.Context, catalog.Bucket) error { return nil }
+func (nopCatalog) GetBucket(_ context.Context, name string) (catalog.Bucket, error) {
+	return catalog.Bucket{Name: name}, nil
+}
+func (nopCatalog) ListBuckets(context.Context) ([]catalog.Bucket, error)           { return nil, nil }
+func (nopCatalog) DeleteBucket(context.Context, string) error                      { return nil }
+func (nopCatalog) PutBucketCORS(context.Context, string, []catalog.CORSRule) error { return nil }
+func (nopCatalog) GetBucketCORS(context.Context, string) ([]catalog.CORSRule, error) {
+	return nil, catalog.ErrNoSuchCORSConfiguration
+}
+func (nopCatalog) DeleteBucketCORS(context.Context, string) error                    { return nil }
+func (nopCatalog) PutBucketTagging(context.Context, string, map[string]string) error { return nil }
+func (nopCatalog) GetBucketTagging(context.Context, string) (map[string]string, error) {
+	return nil, catalog.ErrNoSuchTagSet
+}
+func (nopCatalog) DeleteBucketTagging(context.Context, string) error { return nil }
 
 // fuzzServe sends one signed request with body straight to the gateway.
 func fuzzServe(t *testing.T, g *Gateway, method, target string, body []byte) *httptest.ResponseRecorder {

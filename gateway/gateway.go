@@ -20,9 +20,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/s3gate/s3gate/backends"
+	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/identity"
 	"github.com/s3gate/s3gate/sigv4"
 )
+
+// Catalog is the part of the catalogue (package catalog) the gateway
+// uses: bucket records, CORS rules and bucket tags.
+type Catalog interface {
+	CreateBucket(ctx context.Context, b catalog.Bucket) error
+	GetBucket(ctx context.Context, name string) (catalog.Bucket, error)
+	ListBuckets(ctx context.Context) ([]catalog.Bucket, error)
+	DeleteBucket(ctx context.Context, name string) error
+	PutBucketCORS(ctx context.Context, bucket string, rules []catalog.CORSRule) error
+	GetBucketCORS(ctx context.Context, bucket string) ([]catalog.CORSRule, error)
+	DeleteBucketCORS(ctx context.Context, bucket string) error
+	PutBucketTagging(ctx context.Context, bucket string, tags map[string]string) error
+	GetBucketTagging(ctx context.Context, bucket string) (map[string]string, error)
+	DeleteBucketTagging(ctx context.Context, bucket string) error
+}
 
 // KeyStore resolves SigV4 access key ids to their secret and principal.
 type KeyStore interface {
@@ -58,6 +74,7 @@ type Options struct {
 // Gateway serves the S3 API over one backend.
 type Gateway struct {
 	backend  backends.Backend
+	catalog  Catalog
 	keys     KeyStore
 	opts     Options
 	log      *slog.Logger
@@ -70,8 +87,8 @@ type Gateway struct {
 }
 
 // New builds a Gateway.
-func New(backend backends.Backend, keys KeyStore, opts Options) *Gateway {
-	g := &Gateway{backend: backend, keys: keys, opts: opts, log: opts.Logger, now: opts.Now}
+func New(backend backends.Backend, cat Catalog, keys KeyStore, opts Options) *Gateway {
+	g := &Gateway{backend: backend, catalog: cat, keys: keys, opts: opts, log: opts.Logger, now: opts.Now}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}

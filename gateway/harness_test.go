@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/backends/fs"
+	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/identity"
 )
 
@@ -55,7 +57,15 @@ func newEnv(t *testing.T, mutate ...func(*Options, *backends.Backend)) *env {
 		m(&opts, &backend)
 	}
 	keys := identity.NewKeys(identity.AccessKey{ID: testAccessKey, Secret: testSecret, Principal: identity.RootPrincipal()})
-	gw := New(backend, keys, opts)
+	cat, err := catalog.Open(context.Background(), filepath.Join(t.TempDir(), "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	gw := New(backend, cat, keys, opts)
+	if _, err := gw.AdoptBuckets(context.Background(), identity.RootPrincipal()); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
 	client := s3.New(s3.Options{

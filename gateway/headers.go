@@ -30,7 +30,6 @@ var unsupportedPutHeaders = []string{
 	"X-Amz-Object-Lock-Mode",
 	"X-Amz-Object-Lock-Retain-Until-Date",
 	"X-Amz-Object-Lock-Legal-Hold",
-	"X-Amz-Tagging",
 	"X-Amz-Website-Redirect-Location",
 	"X-Amz-Grant-Full-Control",
 	"X-Amz-Grant-Read",
@@ -40,7 +39,14 @@ var unsupportedPutHeaders = []string{
 
 // putOptions reads what a PutObject stores besides the body.
 func putOptions(r *http.Request) (backends.PutOptions, error) {
-	h := r.Header
+	o, err := putOptionsFrom(r.Header)
+	o.Size = r.ContentLength
+	return o, err
+}
+
+// putOptionsFrom reads stored headers, metadata, tags and write conditions
+// from request headers (or a POST form's fields presented as headers).
+func putOptionsFrom(h http.Header) (backends.PutOptions, error) {
 	for _, name := range unsupportedPutHeaders {
 		if _, ok := h[name]; ok {
 			return backends.PutOptions{}, s3Error("NotImplemented", "The %s header is not supported yet.", strings.ToLower(name))
@@ -50,7 +56,6 @@ func putOptions(r *http.Request) (backends.PutOptions, error) {
 		return backends.PutOptions{}, s3Error("NotImplemented", "Storage class %s is not supported; s3gate stores STANDARD only.", sc)
 	}
 	o := backends.PutOptions{
-		Size: r.ContentLength,
 		ContentHeaders: backends.ContentHeaders{
 			ContentType:        h.Get("Content-Type"),
 			ContentEncoding:    h.Get("Content-Encoding"),
@@ -62,6 +67,11 @@ func putOptions(r *http.Request) (backends.PutOptions, error) {
 		IfMatch:     h.Get("If-Match"),
 		IfNoneMatch: h.Get("If-None-Match"),
 	}
+	tags, err := parseTaggingHeader(h)
+	if err != nil {
+		return o, err
+	}
+	o.Tags = tags
 	if o.IfNoneMatch != "" && o.IfNoneMatch != "*" {
 		return o, s3Error("NotImplemented", "If-None-Match on a write accepts only *.")
 	}
@@ -144,6 +154,9 @@ func setObjectHeaders(w http.ResponseWriter, r *http.Request, info backends.Obje
 		if v != "" {
 			h.Set(name, v)
 		}
+	}
+	if info.TagCount > 0 {
+		h.Set("x-amz-tagging-count", strconv.Itoa(info.TagCount))
 	}
 	for k, v := range info.Metadata {
 		// S3 sends user metadata names in lower case; bypass canonicalisation.

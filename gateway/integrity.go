@@ -31,13 +31,16 @@ type upload struct {
 	// checksum is set when the body has ended and every check passed; the
 	// backend stores it.
 	checksum *backends.Checksum
+	// declared is the algorithm of the checksum the client sent, if any.
+	declared checksum.Algorithm
 }
 
 // uploadBody verifies the request's signature framing, sizes the object and
 // wraps the body with its digest checks: Content-MD5 and the one
-// x-amz-checksum-* the client sent in a header or a trailer. Without one,
-// s3gate computes CRC64NVME, as S3 does for every upload.
-func (g *Gateway) uploadBody(r *http.Request) (*upload, error) {
+// x-amz-checksum-* the client sent in a header or a trailer. The checksum
+// stored is store's when given (a multipart upload's algorithm), else the
+// client's, else CRC64NVME, as S3 does for every upload.
+func (g *Gateway) uploadBody(r *http.Request, store checksum.Algorithm) (*upload, error) {
 	st := requestState(r.Context())
 	body, err := g.body(r)
 	if err != nil {
@@ -56,10 +59,27 @@ func (g *Gateway) uploadBody(r *http.Request) (*upload, error) {
 	if err := v.expectChecksum(r.Header, st.auth, body); err != nil {
 		return nil, err
 	}
+	up.declared = v.alg
+	v.store(store)
 	st.checksum, st.checksumFrom = string(v.alg), v.from
-	v.w = io.MultiWriter(v.writers()...)
 	up.body = v
 	return up, nil
+}
+
+// documentBody is the body of a request document whose x-amz-checksum-*
+// headers describe something else (CompleteMultipartUpload's describe the
+// whole object): only the signature and Content-MD5 are checked.
+func (g *Gateway) documentBody(r *http.Request) (io.Reader, error) {
+	body, err := g.body(r)
+	if err != nil {
+		return nil, err
+	}
+	v := &integrityReader{r: body, sum: &backends.Checksum{}}
+	if err := v.expectMD5(r.Header); err != nil {
+		return nil, err
+	}
+	v.store("")
+	return v, nil
 }
 
 // integrityReader hashes the body as it streams and, at EOF, compares every
@@ -72,13 +92,20 @@ type integrityReader struct {
 	md5     hash.Hash
 	md5Want []byte
 
+	// alg is the declared checksum's algorithm (or the stored one when
+	// none was declared), h its running hash, from where it came from.
 	alg  checksum.Algorithm
 	h    hash.Hash
 	from string
 	// want is the declared digest; for a trailer, trailer supplies it at
-	// EOF.
+	// EOF. Nil: nothing to verify, only to compute.
 	want    []byte
 	trailer interface{ Trailer() http.Header }
+
+	// storeAlg and storeH compute the checksum to store when it is not
+	// the declared one.
+	storeAlg checksum.Algorithm
+	storeH   hash.Hash
 
 	sum  *backends.Checksum
 	done error
@@ -106,12 +133,11 @@ func (v *integrityReader) expectChecksum(h http.Header, auth *sigv4.Result, body
 		if !ok {
 			continue
 		}
-		// An empty value is a malformed checksum, not a missing one.
-		val := vals[0]
 		if v.alg != "" {
 			return s3Error("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
 		}
-		want, err := base64.StdEncoding.DecodeString(val)
+		// An empty value is a malformed checksum, not a missing one.
+		want, err := base64.StdEncoding.DecodeString(vals[0])
 		if err != nil || len(want) != alg.Size() {
 			return s3Error("InvalidRequest", "Value for %s header is invalid.", alg.Header())
 		}
@@ -140,11 +166,30 @@ func (v *integrityReader) expectChecksum(h http.Header, auth *sigv4.Result, body
 			return s3Error("InvalidRequest", "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.")
 		}
 	}
-	if v.alg == "" {
+	return nil
+}
+
+// store settles which checksum is stored: want's algorithm when given,
+// else the declared one, else CRC64NVME. When the stored algorithm is not
+// the declared one, both are computed.
+func (v *integrityReader) store(want checksum.Algorithm) {
+	switch {
+	case v.alg == "" && want == "":
 		v.alg, v.from = checksum.CRC64NVME, fromDefault
+	case v.alg == "":
+		v.alg, v.from = want, fromDefault
+	case want != "" && want != v.alg:
+		v.storeAlg, v.storeH = want, want.New()
 	}
 	v.h = v.alg.New()
-	return nil
+	ws := []io.Writer{v.h}
+	if v.storeH != nil {
+		ws = append(ws, v.storeH)
+	}
+	if v.md5 != nil {
+		ws = append(ws, v.md5)
+	}
+	v.w = io.MultiWriter(ws...)
 }
 
 // checksumHeader returns the algorithm an x-amz-checksum-* header name
@@ -155,14 +200,6 @@ func checksumHeader(name string) (checksum.Algorithm, bool) {
 		return "", false
 	}
 	return checksum.Parse(rest)
-}
-
-func (v *integrityReader) writers() []io.Writer {
-	ws := []io.Writer{v.h}
-	if v.md5 != nil {
-		ws = append(ws, v.md5)
-	}
-	return ws
 }
 
 func (v *integrityReader) Read(p []byte) (int, error) {
@@ -197,7 +234,11 @@ func (v *integrityReader) verify() error {
 	if want != nil && !bytes.Equal(got, want) {
 		return s3Error("BadDigest", "The %s you specified did not match the calculated checksum.", v.alg)
 	}
-	*v.sum = backends.Checksum{Algorithm: string(v.alg), Value: base64.StdEncoding.EncodeToString(got), Type: "FULL_OBJECT"}
+	alg := v.alg
+	if v.storeH != nil {
+		alg, got = v.storeAlg, v.storeH.Sum(nil)
+	}
+	*v.sum = backends.Checksum{Algorithm: string(alg), Value: base64.StdEncoding.EncodeToString(got), Type: backends.ChecksumFullObject}
 	return io.EOF
 }
 

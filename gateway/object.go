@@ -21,7 +21,7 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	up, err := g.uploadBody(r)
+	up, err := g.uploadBody(r, "")
 	if err != nil {
 		return err
 	}
@@ -45,9 +45,23 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checksumMode reports whether the client asked for the stored checksum.
-// S3 returns it for whole objects only: a range has no checksum of its own.
 func checksumMode(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED")
+}
+
+// partChecksum is the checksum a read returns: the object's for the whole
+// object, the part's for ?partNumber (so a client downloading by parts can
+// check each), none for a byte range, which has no checksum of its own.
+func partChecksum(info backends.ObjectInfo, part int, whole bool) backends.Checksum {
+	switch {
+	case part == 0 && whole:
+		return info.Checksum
+	case part > 0 && info.PartsCount == 0:
+		return info.Checksum // part 1 of a single-PUT object is all of it
+	case part > 0 && part <= len(info.Parts):
+		return info.Parts[part-1].Checksum
+	}
+	return backends.Checksum{}
 }
 
 // checkKey refuses keys S3 refuses, before any byte of a body is read.
@@ -58,25 +72,22 @@ func checkKey(key string) error {
 	return nil
 }
 
-// partNumber reads ?partNumber. s3gate stores every object as one part, so
-// part 1 is the whole object and any other part does not exist.
-func partNumber(r *http.Request, opts *backends.GetOptions) (bool, error) {
-	v, ok := query(r)["partNumber"]
-	if !ok {
-		return false, nil
+// partNumber reads ?partNumber of a GET or HEAD into opts: the backend
+// answers with that part's bytes (part 1 of an object written in one PUT is
+// the whole object).
+func partNumber(r *http.Request, opts *backends.GetOptions) error {
+	if _, ok := query(r)["partNumber"]; !ok {
+		return nil
 	}
-	n, err := strconv.Atoi(v[0])
-	if err != nil || n < 1 || n > 10000 {
-		return false, s3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive").
-			with("ArgumentName", "partNumber").with("ArgumentValue", v[0])
+	n, err := partNumberParam(r)
+	if err != nil {
+		return err
 	}
 	if opts.Range != nil {
-		return false, s3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+		return s3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
 	}
-	if n != 1 {
-		return false, s3Error("InvalidPartNumber")
-	}
-	return true, nil
+	opts.PartNumber = n
+	return nil
 }
 
 // getObject is GetObject: preconditions and range are resolved by the
@@ -84,10 +95,10 @@ func partNumber(r *http.Request, opts *backends.GetOptions) (bool, error) {
 func (g *Gateway) getObject(w http.ResponseWriter, r *http.Request) error {
 	st := requestState(r.Context())
 	opts := getOptions(r)
-	part, err := partNumber(r, &opts)
-	if err != nil {
+	if err := partNumber(r, &opts); err != nil {
 		return err
 	}
+	opts.WithParts = opts.PartNumber > 0 && checksumMode(r)
 	obj, err := g.backend.GetObject(r.Context(), st.bucket, st.key, opts)
 	if err != nil {
 		return g.readError(w, r, err, opts)
@@ -100,14 +111,13 @@ func (g *Gateway) getObject(w http.ResponseWriter, r *http.Request) error {
 	if obj.Range != nil {
 		status = http.StatusPartialContent
 		length = obj.Range.Length()
-		h.Set("Content-Range", "bytes "+strconv.FormatInt(obj.Range.Start, 10)+"-"+
-			strconv.FormatInt(obj.Range.End, 10)+"/"+strconv.FormatInt(obj.Range.Size, 10))
+		h.Set("Content-Range", contentRange(obj.Range))
 	}
-	if part {
-		h.Set("x-amz-mp-parts-count", "1")
+	if opts.PartNumber > 0 && obj.Info.PartsCount > 0 {
+		h.Set("x-amz-mp-parts-count", strconv.Itoa(obj.Info.PartsCount))
 	}
-	if obj.Range == nil && checksumMode(r) {
-		setChecksumHeaders(h, obj.Info.Checksum)
+	if checksumMode(r) {
+		setChecksumHeaders(h, partChecksum(obj.Info, opts.PartNumber, obj.Range == nil))
 	}
 	h.Set("Content-Length", strconv.FormatInt(length, 10))
 	w.WriteHeader(status)
@@ -146,27 +156,39 @@ func (g *Gateway) readError(w http.ResponseWriter, r *http.Request, err error, o
 	return err
 }
 
+// contentRange renders a Content-Range header value.
+func contentRange(c *backends.ContentRange) string {
+	return "bytes " + strconv.FormatInt(c.Start, 10) + "-" + strconv.FormatInt(c.End, 10) + "/" + strconv.FormatInt(c.Size, 10)
+}
+
 // headObject is HeadObject: GetObject's headers without the body.
 func (g *Gateway) headObject(w http.ResponseWriter, r *http.Request) error {
 	st := requestState(r.Context())
 	opts := getOptions(r)
-	part, err := partNumber(r, &opts)
-	if err != nil {
+	if err := partNumber(r, &opts); err != nil {
 		return err
 	}
+	opts.WithParts = opts.PartNumber > 0 && checksumMode(r)
 	info, err := g.backend.HeadObject(r.Context(), st.bucket, st.key, opts)
 	if err != nil {
 		return g.readError(w, r, err, opts)
 	}
 	setObjectHeaders(w, r, info)
-	if part {
-		w.Header().Set("x-amz-mp-parts-count", "1")
+	h := w.Header()
+	length, status := info.Size, http.StatusOK
+	if opts.PartNumber > 0 && info.PartsCount > 0 {
+		h.Set("x-amz-mp-parts-count", strconv.Itoa(info.PartsCount))
+	}
+	if pr := info.PartRange; pr != nil {
+		// One part: its own length and range, as S3 answers.
+		length, status = pr.Length(), http.StatusPartialContent
+		h.Set("Content-Range", contentRange(pr))
 	}
 	if checksumMode(r) {
-		setChecksumHeaders(w.Header(), info.Checksum)
+		setChecksumHeaders(h, partChecksum(info, opts.PartNumber, true))
 	}
-	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
-	w.WriteHeader(http.StatusOK)
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	w.WriteHeader(status)
 	return nil
 }
 

@@ -3,31 +3,44 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/s3gate/s3gate/backends"
 )
 
-// OpsHandler serves the operations listener: /health (the backend answers)
-// and /metrics (Prometheus). Neither needs credentials; keep the listener
-// off public interfaces.
-func OpsHandler(reg *prometheus.Registry, backend backends.Backend) http.Handler {
+// HealthCheck reports whether one component s3gate depends on answers.
+type HealthCheck func(context.Context) error
+
+// OpsHandler serves the operations listener: /health (every component
+// answers: 200, else 503 naming the ones that do not) and /metrics
+// (Prometheus). Neither needs credentials; keep the listener off public
+// interfaces.
+func OpsHandler(reg *prometheus.Registry, checks map[string]HealthCheck) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		status, code := "ok", http.StatusOK
-		if _, err := backend.ListBuckets(ctx); err != nil {
-			status, code = "backend unavailable: "+err.Error(), http.StatusServiceUnavailable
+		status, code := map[string]string{}, http.StatusOK
+		for _, name := range slices.Sorted(maps.Keys(checks)) {
+			if err := checks[name](ctx); err != nil {
+				status[name], code = "unavailable: "+err.Error(), http.StatusServiceUnavailable
+			} else {
+				status[name] = "ok"
+			}
+		}
+		if code == http.StatusOK {
+			status["status"] = "ok"
+		} else {
+			status["status"] = "degraded"
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]string{"status": status})
+		json.NewEncoder(w).Encode(status)
 	})
 	return mux
 }

@@ -21,6 +21,8 @@ type request struct {
 	op     string
 	bucket string
 	key    string
+	// virtualHost: the bucket came from the Host header.
+	virtualHost bool
 
 	authKind  identity.AuthKind
 	accessKey string

@@ -16,6 +16,12 @@ type route struct {
 	h     handlerFunc
 }
 
+// formAuthenticated are the operations that are not authenticated before
+// their handler runs: a form upload's credentials are fields of the form,
+// which its handler reads first, and a CORS preflight has none (browsers
+// send none). Every other operation is authenticated first.
+var formAuthenticated = map[string]bool{"PostObject": true, "PreflightRequest": true}
+
 // q matches requests that carry query parameter name (S3's subresources).
 func q(name string) func(*http.Request) bool {
 	return func(r *http.Request) bool { _, ok := query(r)[name]; return ok }
@@ -47,11 +53,11 @@ func (g *Gateway) bucketRoutes() map[string][]route {
 			{"GetBucketLocation", q("location"), g.getBucketLocation},
 			{"GetBucketVersioning", q("versioning"), g.getBucketVersioning},
 			{"GetBucketAcl", q("acl"), g.getBucketACL},
-			{"GetBucketCors", q("cors"), none("NoSuchCORSConfiguration")},
+			{"GetBucketCors", q("cors"), g.getBucketCors},
 			{"GetBucketPolicy", q("policy"), none("NoSuchBucketPolicy")},
 			{"GetBucketPolicyStatus", q("policyStatus"), none("NoSuchBucketPolicy")},
 			{"GetBucketLifecycleConfiguration", q("lifecycle"), none("NoSuchLifecycleConfiguration")},
-			{"GetBucketTagging", q("tagging"), none("NoSuchTagSet")},
+			{"GetBucketTagging", q("tagging"), g.getBucketTagging},
 			{"GetBucketEncryption", q("encryption"), none("ServerSideEncryptionConfigurationNotFoundError")},
 			{"GetBucketWebsite", q("website"), none("NoSuchWebsiteConfiguration")},
 			{"GetObjectLockConfiguration", q("object-lock"), none("ObjectLockConfigurationNotFoundError")},
@@ -62,7 +68,7 @@ func (g *Gateway) bucketRoutes() map[string][]route {
 			{"GetBucketNotificationConfiguration", q("notification"), g.emptyDocument("NotificationConfiguration")},
 			{"GetBucketAccelerateConfiguration", q("accelerate"), g.emptyDocument("AccelerateConfiguration")},
 			{"GetBucketRequestPayment", q("requestPayment"), g.getBucketRequestPayment},
-			{"ListMultipartUploads", q("uploads"), ni},
+			{"ListMultipartUploads", q("uploads"), g.listMultipartUploads},
 			{"ListObjectVersions", q("versions"), ni},
 			{"GetBucketIntelligentTieringConfiguration", q("intelligent-tiering"), ni},
 			{"GetBucketAnalyticsConfiguration", q("analytics"), ni},
@@ -74,18 +80,21 @@ func (g *Gateway) bucketRoutes() map[string][]route {
 		http.MethodHead: {
 			{"HeadBucket", nil, g.headBucket},
 		},
-		http.MethodPut: append(notImplementedPuts(g, "Bucket",
-			"acl", "cors", "policy", "lifecycle", "tagging", "encryption", "website", "object-lock",
+		http.MethodPut: append([]route{
+			{"PutBucketCors", q("cors"), g.putBucketCors},
+			{"PutBucketTagging", q("tagging"), g.putBucketTagging},
+		}, append(notImplementedPuts(g, "Bucket",
+			"acl", "policy", "lifecycle", "encryption", "website", "object-lock",
 			"replication", "ownershipControls", "publicAccessBlock", "logging", "notification",
 			"requestPayment", "accelerate", "versioning", "intelligent-tiering", "analytics",
 			"metrics", "inventory"),
-			route{"CreateBucket", nil, g.createBucket}),
+			route{"CreateBucket", nil, g.createBucket})...),
 		http.MethodDelete: {
 			// Deleting a configuration a bucket does not have succeeds.
-			{"DeleteBucketCors", q("cors"), g.deleteNothing},
+			{"DeleteBucketCors", q("cors"), g.deleteBucketCors},
 			{"DeleteBucketPolicy", q("policy"), g.deleteNothing},
 			{"DeleteBucketLifecycle", q("lifecycle"), g.deleteNothing},
-			{"DeleteBucketTagging", q("tagging"), g.deleteNothing},
+			{"DeleteBucketTagging", q("tagging"), g.deleteBucketTagging},
 			{"DeleteBucketEncryption", q("encryption"), g.deleteNothing},
 			{"DeleteBucketWebsite", q("website"), g.deleteNothing},
 			{"DeleteBucketReplication", q("replication"), g.deleteNothing},
@@ -99,10 +108,10 @@ func (g *Gateway) bucketRoutes() map[string][]route {
 		},
 		http.MethodPost: {
 			{"DeleteObjects", q("delete"), g.deleteObjects},
-			{"PostObject", nil, ni},
+			{"PostObject", nil, g.postObject},
 		},
 		http.MethodOptions: {
-			{"PreflightRequest", nil, ni},
+			{"PreflightRequest", nil, g.preflight},
 		},
 	}
 }
@@ -115,8 +124,8 @@ func (g *Gateway) objectRoutes() map[string][]route {
 			{"GetObjectTagging", q("tagging"), g.getObjectTagging},
 			{"GetObjectRetention", q("retention"), g.objectNotConfigured("NoSuchObjectLockConfiguration")},
 			{"GetObjectLegalHold", q("legal-hold"), g.objectNotConfigured("NoSuchObjectLockConfiguration")},
-			{"GetObjectAttributes", q("attributes"), ni},
-			{"ListParts", q("uploadId"), ni},
+			{"GetObjectAttributes", q("attributes"), g.getObjectAttributes},
+			{"ListParts", q("uploadId"), g.listParts},
 			{"GetObjectTorrent", q("torrent"), ni},
 			{"GetObject", nil, g.getObject},
 		},
@@ -124,26 +133,27 @@ func (g *Gateway) objectRoutes() map[string][]route {
 			{"HeadObject", nil, g.headObject},
 		},
 		http.MethodPut: append([]route{
-			{"UploadPartCopy", both(q("uploadId"), hdr("x-amz-copy-source")), ni},
-			{"UploadPart", q("uploadId"), ni},
-		}, append(notImplementedPuts(g, "Object", "tagging", "acl", "retention", "legal-hold"),
-			route{"CopyObject", hdr("x-amz-copy-source"), ni},
+			{"UploadPartCopy", both(q("uploadId"), hdr("x-amz-copy-source")), g.uploadPartCopy},
+			{"UploadPart", q("uploadId"), g.uploadPart},
+			{"PutObjectTagging", q("tagging"), g.putObjectTagging},
+		}, append(notImplementedPuts(g, "Object", "acl", "retention", "legal-hold"),
+			route{"CopyObject", hdr("x-amz-copy-source"), g.copyObject},
 			route{"PutObject", nil, g.putObject},
 		)...),
 		http.MethodDelete: {
-			{"AbortMultipartUpload", q("uploadId"), ni},
-			{"DeleteObjectTagging", q("tagging"), ni},
+			{"AbortMultipartUpload", q("uploadId"), g.abortMultipartUpload},
+			{"DeleteObjectTagging", q("tagging"), g.deleteObjectTagging},
 			{"DeleteObject", nil, g.deleteObject},
 		},
 		http.MethodPost: {
-			{"CreateMultipartUpload", q("uploads"), ni},
-			{"CompleteMultipartUpload", q("uploadId"), ni},
+			{"CreateMultipartUpload", q("uploads"), g.createMultipartUpload},
+			{"CompleteMultipartUpload", q("uploadId"), g.completeMultipartUpload},
 			{"RestoreObject", q("restore"), ni},
 			{"SelectObjectContent", q("select"), ni},
-			{"PostObject", nil, ni},
+			{"PostToObject", nil, ni},
 		},
 		http.MethodOptions: {
-			{"PreflightRequest", nil, ni},
+			{"PreflightRequest", nil, g.preflight},
 		},
 	}
 }
@@ -183,6 +193,7 @@ func opSuffix(s string) string {
 func (g *Gateway) routes(r *mux.Router) {
 	for _, d := range g.opts.Domains {
 		host := r.Host("{bucket:.+}." + d).Subrouter()
+		host.Use(markVirtualHost)
 		g.register(host, "/", g.bucketRoutes())
 		g.register(host, "/{key:.+}", g.objectRoutes())
 	}
@@ -208,18 +219,32 @@ func (g *Gateway) register(r *mux.Router, path string, byMethod map[string][]rou
 	r.Path(path).Handler(g.op("Unknown", g.methodNotAllowed))
 }
 
+// markVirtualHost records that the request names its bucket in the Host
+// header (answers that name the object, like Location, follow suit).
+func markVirtualHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requestState(r.Context()).virtualHost = true
+		next.ServeHTTP(w, r)
+	})
+}
+
 // op wraps an operation's handler: it records the operation, bucket and key,
-// authenticates the request, and renders the error the handler returns.
+// authenticates the request (unless the handler does), and renders the
+// error the handler returns.
 func (g *Gateway) op(name string, h handlerFunc) http.Handler {
+	selfAuth := formAuthenticated[name]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := requestState(r.Context())
 		st.op = name
 		vars := mux.Vars(r)
 		st.bucket = unescape(vars["bucket"])
 		st.key = unescape(vars["key"])
-		if err := g.authenticate(r); err != nil {
-			g.writeError(w, r, err)
-			return
+		g.applyCORS(w, r)
+		if !selfAuth {
+			if err := g.authenticate(r); err != nil {
+				g.writeError(w, r, err)
+				return
+			}
 		}
 		if err := h(w, r); err != nil {
 			g.writeError(w, r, err)

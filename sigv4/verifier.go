@@ -42,6 +42,7 @@ type Kind int
 const (
 	KindHeader    Kind = iota + 1 // Authorization header
 	KindPresigned                 // presigned URL (query parameters)
+	KindPOST                      // browser form upload signed with a policy
 )
 
 func (k Kind) String() string {
@@ -50,6 +51,8 @@ func (k Kind) String() string {
 		return "sigv4"
 	case KindPresigned:
 		return "presigned"
+	case KindPOST:
+		return "post"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }

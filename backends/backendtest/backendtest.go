@@ -44,11 +44,27 @@ func Run(t *testing.T, newBackend func(t *testing.T) backends.Backend, caps back
 		{name: "DeleteBucketRacesPut", fn: testDeleteBucketRacesPut},
 		{name: "LargeObject", fn: testLargeObject},
 		{name: "Checksum", fn: testChecksum},
+		{name: "Multipart", fn: testMultipart},
+		{name: "MultipartErrors", fn: testMultipartErrors},
+		{name: "PartReplacement", fn: testPartReplacement},
+		{name: "MultipartChecksums", fn: testMultipartChecksums},
+		{name: "PartChecksumErrors", fn: testPartChecksumErrors},
+		{name: "PartReads", fn: testPartReads},
+		{name: "LargeMultipart", fn: testLargeMultipart},
+		{name: "ListParts", fn: testListParts},
+		{name: "ListUploads", fn: testListUploads},
+		{name: "CompleteRacesAbort", fn: testCompleteRacesAbort},
+		{name: "CompleteRacesUploadPart", fn: testCompleteRacesUploadPart},
+		{name: "PartsInParallel", fn: testPartsInParallel},
+		{name: "DeleteBucketWithUploads", fn: testDeleteBucketWithUploads},
+		{name: "Tagging", fn: testTagging},
+		{name: "TaggingRacesPut", fn: testTaggingRacesPut},
 	}
 	// Optional behaviour is tested only where the backend declares it.
 	if caps.ConditionalWrites {
 		tests = append(tests, test{name: "ConditionalWrites", fn: testConditionalWrites},
-			test{name: "ConditionalDelete", fn: testConditionalDelete})
+			test{name: "ConditionalDelete", fn: testConditionalDelete},
+			test{name: "ConditionalComplete", fn: testConditionalComplete})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

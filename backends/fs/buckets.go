@@ -97,9 +97,12 @@ func (s *Store) ListBuckets(ctx context.Context) ([]backends.BucketInfo, error) 
 	return out, nil
 }
 
-// DeleteBucket removes an empty bucket. It holds the bucket's lock
-// exclusively, so no write can commit into it meanwhile, and renames the
-// directory out of the namespace before removing leftover directories.
+// DeleteBucket removes an empty bucket and, as S3 does, its multipart
+// uploads in progress. It holds the bucket's lock exclusively, so no write
+// can commit into it meanwhile, and renames the bucket directory, then the
+// uploads directory, out of the namespace before removing them. A crash
+// between the two renames leaves uploads without a bucket, which the next
+// Open removes.
 func (s *Store) DeleteBucket(ctx context.Context, bucket string) error {
 	if !validBucketName(bucket) {
 		return backends.ErrNoSuchBucket
@@ -118,14 +121,25 @@ func (s *Store) DeleteBucket(ctx context.Context, bucket string) error {
 		}
 		return err
 	}
-	tmp := tempName(".deleted")
+	tmp, uploads := tempName(".deleted"), tempName(".deleted")
 	err = s.root.Rename(bucketPath(bucket), tmp)
+	if err == nil {
+		err = s.syncDir(bucketsDir)
+	}
+	if err == nil {
+		if err = s.root.Rename(uploadsPath(bucket), uploads); notExist(err) {
+			err, uploads = nil, ""
+		}
+	}
 	l.Unlock()
 	if err != nil {
 		return err
 	}
-	if err := s.syncDir(bucketsDir); err != nil {
-		return err
+	if uploads != "" {
+		if err := s.syncDir(uploadsDir); err != nil {
+			return err
+		}
+		s.root.RemoveAll(uploads)
 	}
 	return s.root.RemoveAll(tmp)
 }

@@ -96,7 +96,7 @@ func TestKeysStayInsideBucket(t *testing.T) {
 	}
 	for _, p := range tree(t, data) {
 		switch {
-		case p == "." || p == ".lock" || p == "tmp" || p == "buckets" || p == filepath.Join("buckets", "bkt"):
+		case p == "." || p == ".lock" || p == "tmp" || p == "buckets" || p == "uploads" || p == filepath.Join("buckets", "bkt"):
 		case !strings.HasPrefix(p, filepath.Join("buckets", "bkt")+string(filepath.Separator)):
 			t.Errorf("unexpected path %q", p)
 		}

@@ -16,16 +16,23 @@ func (s *Store) GetObject(ctx context.Context, bucket, key string, opts backends
 	if err != nil {
 		return nil, err
 	}
-	obj := &backends.Object{Info: m.info()}
-	start, length := int64(0), m.Size
-	if opts.Range != nil {
+	info, err := describe(f, m, opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	obj := &backends.Object{Info: info, Range: info.PartRange}
+	if opts.PartNumber == 0 && opts.Range != nil {
 		cr, err := opts.Range.Resolve(m.Size)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
 		obj.Range = &cr
-		start, length = cr.Start, cr.Length()
+	}
+	start, length := int64(0), m.Size
+	if obj.Range != nil {
+		start, length = obj.Range.Start, obj.Range.Length()
 	}
 	if _, err := f.Seek(start, io.SeekStart); err != nil {
 		f.Close()
@@ -41,8 +48,54 @@ func (s *Store) HeadObject(ctx context.Context, bucket, key string, opts backend
 	if err != nil {
 		return backends.ObjectInfo{}, err
 	}
-	f.Close()
-	return m.info(), nil
+	defer f.Close()
+	return describe(f, m, opts)
+}
+
+// describe returns the object's info with what opts ask for besides: the
+// byte range of the part PartNumber selects, and the parts table.
+func describe(f *os.File, m *meta, opts backends.GetOptions) (backends.ObjectInfo, error) {
+	info := m.info()
+	if opts.PartNumber != 0 {
+		cr, err := partRange(f, m, opts.PartNumber)
+		if err != nil {
+			return backends.ObjectInfo{}, err
+		}
+		info.PartRange = cr
+	}
+	if opts.WithParts {
+		parts, err := readParts(f, m)
+		if err != nil {
+			return backends.ObjectInfo{}, err
+		}
+		info.Parts = parts
+	}
+	return info, nil
+}
+
+// partRange resolves part n (1-based) of the object: a range of a
+// multipart object's data from its parts table, or the whole of an object
+// written in one PUT for part 1. An empty object has no range to name; an
+// empty part of a non-empty one is not satisfiable.
+func partRange(f *os.File, m *meta, n int) (*backends.ContentRange, error) {
+	if n < 1 || n > max(m.Parts, 1) {
+		return nil, backends.ErrInvalidPartNumber
+	}
+	start, length := int64(0), m.Size
+	if m.Parts > 0 {
+		r, err := readPartRec(f, m, n-1)
+		if err != nil {
+			return nil, err
+		}
+		start, length = r.Offset, r.Size
+	}
+	switch {
+	case m.Size == 0:
+		return nil, nil
+	case length == 0:
+		return nil, backends.ErrInvalidRange
+	}
+	return &backends.ContentRange{Start: start, End: start + length - 1, Size: m.Size}, nil
 }
 
 func (s *Store) openObject(bucket, key string, cond backends.Conditions) (*os.File, *meta, error) {

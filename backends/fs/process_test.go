@@ -3,6 +3,7 @@ package fs_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 const (
 	helperMode = "S3GATE_FS_TEST_HELPER"
 	helperDir  = "S3GATE_FS_TEST_DIR"
+	helperArg  = "S3GATE_FS_TEST_ARG"
 )
 
 func TestMain(m *testing.M) {
@@ -57,6 +59,15 @@ func runHelper(mode, dir string) error {
 			}()
 		}
 		return <-done
+	case "complete":
+		// Complete the upload described in helperArg; the parent kills
+		// us midway.
+		var arg completeArg
+		if err := json.Unmarshal([]byte(os.Getenv(helperArg)), &arg); err != nil {
+			return err
+		}
+		_, err := s.CompleteMultipartUpload(context.Background(), "bkt", arg.Key, arg.ID, arg.Parts, backends.CompleteOptions{})
+		return err
 	}
 	return fmt.Errorf("unknown mode %q", mode)
 }
@@ -184,4 +195,81 @@ func bigFiles(dir string, size int64) int {
 		}
 	}
 	return n
+}
+
+type completeArg struct {
+	Key   string
+	ID    string
+	Parts []backends.CompletedPart
+}
+
+// A process killed while it completes an upload leaves either the upload
+// (whole and completable) or the object (and no upload), never both and
+// never neither.
+func TestKilledComplete(t *testing.T) {
+	dir := t.TempDir()
+	s, err := fs.Open(dir, fs.Options{Fsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := make([]int, 12)
+	for i := range sizes {
+		sizes[i] = backends.MinPartSize
+	}
+	id, parts, whole := newUpload(t, s, "k", sizes...)
+	s.Close()
+
+	arg, err := json.Marshal(completeArg{Key: "k", ID: id, Parts: parts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := helper(t, "complete", dir)
+	cmd.Env = append(cmd.Env, helperArg+"="+string(arg))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tmp := filepath.Join(dir, "tmp")
+	killed := false
+wait:
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("helper: %v", err)
+			}
+			break wait // finished before we saw it copying
+		default:
+		}
+		if entries, _ := os.ReadDir(tmp); slices.ContainsFunc(entries, func(e os.DirEntry) bool { return strings.HasSuffix(e.Name(), ".mpu") }) {
+			killed = cmd.Process.Kill() == nil
+			<-exited
+			break
+		}
+	}
+	t.Logf("killed mid-completion: %v", killed)
+
+	s = openStore(t, dir)
+	uploads := listUploads(t, s)
+	got, err := getString(t, s, "bkt", "k")
+	switch {
+	case err == nil && len(uploads) == 0:
+		t.Log("the completion had committed")
+		if got != string(whole) {
+			t.Fatalf("object has %d bytes, want %d", len(got), len(whole))
+		}
+	case errors.Is(err, backends.ErrNoSuchKey) && slices.Equal(uploads, []string{id}):
+		t.Log("the upload survived")
+		if _, err := s.CompleteMultipartUpload(t.Context(), "bkt", "k", id, parts, backends.CompleteOptions{}); err != nil {
+			t.Fatalf("completing the surviving upload: %v", err)
+		}
+		if got, err := getString(t, s, "bkt", "k"); err != nil || got != string(whole) {
+			t.Fatalf("object has %d bytes, %v", len(got), err)
+		}
+	default:
+		t.Fatalf("after the kill: object %d bytes (%v), uploads %q", len(got), err, uploads)
+	}
+	wantEmptyDirs(t, dir)
 }

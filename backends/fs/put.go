@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -46,7 +45,7 @@ func (s *Store) PutObject(ctx context.Context, bucket, key string, body io.Reade
 	if err != nil {
 		return backends.ObjectInfo{}, err
 	}
-	if err := s.commit(ctx, bucket, key, tmp, opts); err != nil {
+	if err := s.commit(ctx, bucket, key, tmp, s.preconditionsFor(opts.IfMatch, opts.IfNoneMatch), nil); err != nil {
 		s.root.Remove(tmp)
 		return backends.ObjectInfo{}, err
 	}
@@ -81,6 +80,7 @@ func (s *Store) writeTemp(ctx context.Context, key string, body io.Reader, opts 
 		Modified:       time.Now().UnixNano(),
 		ContentHeaders: opts.ContentHeaders,
 		Metadata:       opts.Metadata,
+		Tags:           nonEmpty(opts.Tags),
 	}
 	if opts.Checksum != nil {
 		// Only now: a trailing checksum is set when the body ends.
@@ -104,7 +104,7 @@ func (s *Store) writeTemp(ctx context.Context, key string, body io.Reader, opts 
 // copyBody copies body to f through a bounded buffer, hashing as bytes
 // pass. It reads until body returns io.EOF, even when size is known, so an
 // error reported at the very end still aborts the write.
-func copyBody(ctx context.Context, f *os.File, h hash.Hash, body io.Reader, size int64) (int64, error) {
+func copyBody(ctx context.Context, f *os.File, h io.Writer, body io.Reader, size int64) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -138,9 +138,11 @@ func copyBody(ctx context.Context, f *os.File, h hash.Hash, body io.Reader, size
 }
 
 // commit renames the temp file over the key, holding the bucket lock
-// shared (so the bucket cannot vanish) and the key lock (so a conditional
-// write's check and rename are atomic).
-func (s *Store) commit(ctx context.Context, bucket, key, tmp string, opts backends.PutOptions) error {
+// shared (so the bucket cannot vanish) and the key lock, under which check
+// (if any) vets the current object at path before the rename, so a
+// conditional write's check and rename are atomic, and after (if any)
+// runs once the rename is durable, before any other write of the key.
+func (s *Store) commit(ctx context.Context, bucket, key, tmp string, check func(path string) error, after func()) error {
 	bl := s.bucketLock(bucket)
 	bl.RLock()
 	defer bl.RUnlock()
@@ -151,8 +153,8 @@ func (s *Store) commit(ctx context.Context, bucket, key, tmp string, opts backen
 	kl.Lock()
 	defer kl.Unlock()
 	kp := mapKey(bucket, key)
-	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
-		if err := s.checkWrite(kp.file, opts.IfMatch, opts.IfNoneMatch); err != nil {
+	if check != nil {
+		if err := check(kp.file); err != nil {
 			return err
 		}
 	}
@@ -173,7 +175,30 @@ func (s *Store) commit(ctx context.Context, bucket, key, tmp string, opts backen
 			return err
 		}
 	}
-	return s.syncDir(kp.dir(bucket, len(kp.dirs)))
+	if err := s.syncDir(kp.dir(bucket, len(kp.dirs))); err != nil {
+		return err
+	}
+	if after != nil {
+		after()
+	}
+	return nil
+}
+
+// preconditionsFor returns the check of a conditional write, nil if none.
+func (s *Store) preconditionsFor(ifMatch, ifNoneMatch string) func(string) error {
+	if ifMatch == "" && ifNoneMatch == "" {
+		return nil
+	}
+	return func(path string) error { return s.checkWrite(path, ifMatch, ifNoneMatch) }
+}
+
+// nonEmpty returns m, or nil when it is empty, so empty maps are not
+// stored.
+func nonEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 // checkWrite evaluates a write's or a delete's preconditions against the

@@ -41,12 +41,17 @@ type Store struct {
 	bucketLocks [64]sync.RWMutex
 	// keyLocks serialise the check and rename of writes and deletes.
 	keyLocks [256]sync.Mutex
+	// uploadLocks serialise a multipart upload's part commits,
+	// completion and abort. Order: upload, then bucket, then key.
+	uploadLocks keyedMutex
 }
 
 var _ backends.Backend = (*Store)(nil)
 
 // Open opens (creating if needed) the data directory dir. It takes an
-// exclusive lock on dir/.lock and clears temp files left by a crash.
+// exclusive lock on dir/.lock, clears temp files left by a crash and
+// finishes removing uploads that a crash left behind (see
+// reconcileUploads).
 func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -77,12 +82,16 @@ func (s *Store) init() error {
 	if err := s.root.RemoveAll(tmpDir); err != nil {
 		return err
 	}
-	for _, d := range []string{tmpDir, bucketsDir} {
+	for _, d := range []string{tmpDir, bucketsDir, uploadsDir} {
 		if err := s.root.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
 	}
-	return nil
+	if err := s.reconcileUploads(); err != nil {
+		return err
+	}
+	// What reconcileUploads discarded went through tmp.
+	return s.syncDir(uploadsDir)
 }
 
 // Close releases the data directory. The Store must not be used after.

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/s3gate/s3gate/backends/fs"
+	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/config"
 	"github.com/s3gate/s3gate/gateway"
 	"github.com/s3gate/s3gate/identity"
@@ -55,10 +56,15 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	cat, err := openCatalog(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gw := gateway.New(store, identity.NewKeys(root), gateway.Options{
+	gw := gateway.New(store, cat, identity.NewKeys(root), gateway.Options{
 		Region:          cfg.Region,
 		Domains:         cfg.Domain,
 		MaxRequests:     cfg.HTTP.MaxRequests,
@@ -68,6 +74,13 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		Logger:          log,
 		Registry:        reg,
 	})
+
+	if n, err := gw.AdoptBuckets(ctx, root.Principal); err != nil {
+		return fmt.Errorf("recording the backend's buckets in the catalogue: %w", err)
+	} else if n > 0 {
+		log.Info("recorded buckets the catalogue did not know", "count", n, "owner", root.Principal.ID)
+	}
+	go gw.RunUploadJanitor(ctx, cfg.Multipart.SweepInterval, cfg.Multipart.Expiry)
 
 	var certs *certReloader
 	if cfg.TLS.Enabled() {
@@ -101,7 +114,10 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		// net/http's limit is twice the gateway's, so that oversized headers
 		// up to it get S3's XML error instead of a plain-text 431.
 		{Handler: gw, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: 2 * cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
-		{Handler: gateway.OpsHandler(reg, store), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
+		{Handler: gateway.OpsHandler(reg, map[string]gateway.HealthCheck{
+			"backend": func(ctx context.Context) error { _, err := store.ListBuckets(ctx); return err },
+			"catalog": cat.Ping,
+		}), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
 	}
 	errc := make(chan error, len(servers))
 	for i, ln := range []net.Listener{s3ln, opsln} {
@@ -133,6 +149,25 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// openCatalog opens the configured PostgreSQL catalogue, or the SQLite one
+// in the data dir. A configured database that does not answer stops s3gate:
+// it never falls back to SQLite.
+func openCatalog(ctx context.Context, cfg config.Config) (*catalog.Catalog, error) {
+	dsn := cfg.Catalog.DSN
+	if dsn == "" {
+		abs, err := filepath.Abs(filepath.Join(cfg.DataDir, "catalog.db"))
+		if err != nil {
+			return nil, err
+		}
+		dsn = abs
+	}
+	cat, err := catalog.Open(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("catalogue: %w", err)
+	}
+	return cat, nil
 }
 
 // rootKey returns the configured root key, or the one kept in the data dir

@@ -1,0 +1,41 @@
+// Package catalog is s3gate's own record store, "the catalogue": bucket state
+// now, and later access keys, object metadata and audit records.
+//
+// One schema, two databases. In the embedded shape the catalogue is a SQLite
+// file in the data directory (pure-Go driver, WAL mode, one writer connection
+// so writes serialise, a read-only pool beside it). Scaled out, every replica
+// points at one PostgreSQL database. Open chooses by the DSN and never falls
+// back: a configured PostgreSQL that cannot be reached is an error.
+//
+// # Migrations
+//
+// The schema lives in numbered files embedded in the binary, one directory per
+// database: migrations/postgres/NNNN_name.sql and migrations/sqlite/NNNN_name.sql.
+// Both directories hold the same numbers and names (a test checks it); the SQL
+// differs only where the databases do (types, collations). Open applies every
+// migration the database lacks, in order, inside one transaction, and records
+// each in schema_migrations (version, name, applied_at). So:
+//
+//   - a start either applies all pending migrations or none;
+//   - replicas starting at once are safe: on PostgreSQL the transaction first
+//     takes a transaction-scoped advisory lock, so one replica migrates and the
+//     others wait and then find nothing to do; on SQLite the transaction is
+//     BEGIN IMMEDIATE, which holds the file's write lock;
+//   - a recorded version whose name differs from this binary's file is an
+//     error (two branches that both added migration N);
+//   - versions newer than this binary knows are left alone, so an older
+//     replica still starts during a rolling upgrade. Migrations must therefore
+//     be additive (expand now, contract in a later release).
+//
+// To grow the schema, add the next number in both directories. A migration
+// must run inside a transaction (no CREATE INDEX CONCURRENTLY).
+//
+// # Reads
+//
+// The gateway calls GetBucket on every request. The Catalog keeps the buckets
+// it has read in a small in-process cache for a short time (CacheTTL, 1 s by
+// default); this process's own writes drop the entry at once, but another
+// replica's writes are seen only when the entry expires. Absent buckets are
+// never cached, so a bucket created through another replica is visible at
+// once.
+package catalog
