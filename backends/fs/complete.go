@@ -193,49 +193,28 @@ func objectMeta(u *upload, id string, recs []partRec, declared string) (*meta, e
 
 // assemble writes the object file in tmp: the parts' data, the parts
 // table and the footer.
-func (s *Store) assemble(ctx context.Context, bucket, id string, recs []partRec, m *meta) (_ string, err error) {
-	tmp := tempName(".mpu")
-	f, err := s.root.OpenFile(tmp, osCreateExcl, 0o600)
-	if err != nil {
-		return "", err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
+func (s *Store) assemble(ctx context.Context, bucket, id string, recs []partRec, m *meta) (string, error) {
+	tmp, _, err := s.writeObjectFile(".mpu", func(f *os.File) (*meta, error) {
+		for _, r := range recs {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if err := s.appendPart(f, bucket, id, r); err != nil {
+				return nil, err
+			}
 		}
+		recLen, err := m.partRecLen()
 		if err != nil {
-			s.root.Remove(tmp)
+			return nil, err
 		}
-	}()
-	for _, r := range recs {
-		if err := ctx.Err(); err != nil {
-			return "", err
+		table := make([]byte, 0, len(recs)*recLen)
+		for _, r := range recs {
+			table = r.append(table)
 		}
-		if err := s.appendPart(f, bucket, id, r); err != nil {
-			return "", err
-		}
-	}
-	recLen, err := m.partRecLen()
-	if err != nil {
-		return "", err
-	}
-	table := make([]byte, 0, len(recs)*recLen)
-	for _, r := range recs {
-		table = r.append(table)
-	}
-	footer, err := encodeFooter(m)
-	if err != nil {
-		return "", err
-	}
-	if _, err := f.Write(append(table, footer...)); err != nil {
-		return "", err
-	}
-	if s.opts.Fsync {
-		if err := f.Sync(); err != nil {
-			return "", err
-		}
-	}
-	return tmp, nil
+		_, err = f.Write(table)
+		return m, err
+	})
+	return tmp, err
 }
 
 // appendPart copies a part's data region to the end of f. Both are

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -52,24 +53,18 @@ func (s *Store) UploadPart(ctx context.Context, bucket, key, id string, n int, b
 // writePart writes a part file in tmp, computing its MD5 and its checksum
 // in the upload's algorithm as bytes pass, and checks the client's
 // checksum (if any) against the latter.
-func (s *Store) writePart(ctx context.Context, u *upload, n int, body io.Reader, opts backends.PartOptions) (_ string, _ *meta, err error) {
-	tmp := tempName(".part")
-	f, err := s.root.OpenFile(tmp, osCreateExcl, 0o600)
-	if err != nil {
-		return "", nil, err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			s.root.Remove(tmp)
-		}
-	}()
+func (s *Store) writePart(ctx context.Context, u *upload, n int, body io.Reader, opts backends.PartOptions) (string, *meta, error) {
+	return s.writeObjectFile(".part", func(f *os.File) (*meta, error) {
+		return writePartData(ctx, f, u, n, body, opts)
+	})
+}
+
+// writePartData streams a part's bytes into f and returns its metadata.
+func writePartData(ctx context.Context, f *os.File, u *upload, n int, body io.Reader, opts backends.PartOptions) (*meta, error) {
 	md, cs := md5.New(), u.alg().New()
 	size, err := copyBody(ctx, f, io.MultiWriter(md, cs), body, opts.Size)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	m := &meta{
 		Version:  footerVersion,
@@ -83,25 +78,13 @@ func (s *Store) writePart(ctx context.Context, u *upload, n int, body io.Reader,
 	// Only now: a trailing checksum is set when the body ends.
 	if c := opts.Checksum; c != nil && c.Value != "" {
 		if !strings.EqualFold(c.Algorithm, m.Checksum.Algorithm) {
-			return "", nil, backends.ErrChecksumAlgorithm
+			return nil, backends.ErrChecksumAlgorithm
 		}
 		if c.Value != m.Checksum.Value {
-			return "", nil, backends.ErrBadDigest
+			return nil, backends.ErrBadDigest
 		}
 	}
-	footer, err := encodeFooter(m)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := f.Write(footer); err != nil {
-		return "", nil, err
-	}
-	if s.opts.Fsync {
-		if err := f.Sync(); err != nil {
-			return "", nil, err
-		}
-	}
-	return tmp, m, nil
+	return m, nil
 }
 
 func partInfo(m *meta) backends.PartInfo {

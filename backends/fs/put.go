@@ -53,24 +53,18 @@ func (s *Store) PutObject(ctx context.Context, bucket, key string, body io.Reade
 }
 
 // writeTemp writes the object file in tmp and returns its path.
-func (s *Store) writeTemp(ctx context.Context, key string, body io.Reader, opts backends.PutOptions) (_ string, _ *meta, err error) {
-	tmp := tempName(".put")
-	f, err := s.root.OpenFile(tmp, osCreateExcl, 0o600)
-	if err != nil {
-		return "", nil, err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			s.root.Remove(tmp)
-		}
-	}()
+func (s *Store) writeTemp(ctx context.Context, key string, body io.Reader, opts backends.PutOptions) (string, *meta, error) {
+	return s.writeObjectFile(".put", func(f *os.File) (*meta, error) {
+		return writeObjectData(ctx, f, key, body, opts)
+	})
+}
+
+// writeObjectData streams a PUT's body into f and returns its metadata.
+func writeObjectData(ctx context.Context, f *os.File, key string, body io.Reader, opts backends.PutOptions) (*meta, error) {
 	h := md5.New()
 	n, err := copyBody(ctx, f, h, body, opts.Size)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	m := &meta{
 		Version:        footerVersion,
@@ -86,19 +80,7 @@ func (s *Store) writeTemp(ctx context.Context, key string, body io.Reader, opts 
 		// Only now: a trailing checksum is set when the body ends.
 		m.Checksum = *opts.Checksum
 	}
-	footer, err := encodeFooter(m)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := f.Write(footer); err != nil {
-		return "", nil, err
-	}
-	if s.opts.Fsync {
-		if err := f.Sync(); err != nil {
-			return "", nil, err
-		}
-	}
-	return tmp, m, nil
+	return m, nil
 }
 
 // copyBody copies body to f through a bounded buffer, hashing as bytes

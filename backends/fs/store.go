@@ -136,3 +136,40 @@ func (s *Store) syncDir(path string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// writeObjectFile writes a new object (or part) file in tmp: fill writes
+// its data (and a parts table, if any) and returns its metadata, then the
+// footer follows and, with Options.Fsync, the file is synced. On any error
+// the file is removed. It returns the file's path, to be renamed into place.
+func (s *Store) writeObjectFile(suffix string, fill func(f *os.File) (*meta, error)) (_ string, _ *meta, err error) {
+	tmp := tempName(suffix)
+	f, err := s.root.OpenFile(tmp, osCreateExcl, 0o600)
+	if err != nil {
+		return "", nil, err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			s.root.Remove(tmp)
+		}
+	}()
+	m, err := fill(f)
+	if err != nil {
+		return "", nil, err
+	}
+	footer, err := encodeFooter(m)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := f.Write(footer); err != nil {
+		return "", nil, err
+	}
+	if s.opts.Fsync {
+		if err := f.Sync(); err != nil {
+			return "", nil, err
+		}
+	}
+	return tmp, m, nil
+}

@@ -80,43 +80,21 @@ func (s *Store) retag(ctx context.Context, bucket, key string, tags map[string]s
 
 // rewrite copies the data region and parts table of the open object file
 // src into a new temp file and appends the footer of m.
-func (s *Store) rewrite(src *os.File, m *meta) (_ string, err error) {
+func (s *Store) rewrite(src *os.File, m *meta) (string, error) {
 	tl, err := m.tableLen()
 	if err != nil {
 		return "", err
 	}
-	tmp := tempName(".tag")
-	f, err := s.root.OpenFile(tmp, osCreateExcl, 0o600)
-	if err != nil {
-		return "", err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+	tmp, _, err := s.writeObjectFile(".tag", func(f *os.File) (*meta, error) {
+		// src's offset is 0: openObject reads the footer with pread.
+		n, err := io.Copy(f, &io.LimitedReader{R: src, N: m.Size + tl})
 		if err != nil {
-			s.root.Remove(tmp)
+			return nil, err
 		}
-	}()
-	// src's offset is 0: openObject reads the footer with pread.
-	n, err := io.Copy(f, &io.LimitedReader{R: src, N: m.Size + tl})
-	if err != nil {
-		return "", err
-	}
-	if n != m.Size+tl {
-		return "", errCorrupt
-	}
-	footer, err := encodeFooter(m)
-	if err != nil {
-		return "", err
-	}
-	if _, err := f.Write(footer); err != nil {
-		return "", err
-	}
-	if s.opts.Fsync {
-		if err := f.Sync(); err != nil {
-			return "", err
+		if n != m.Size+tl {
+			return nil, errCorrupt
 		}
-	}
-	return tmp, nil
+		return m, nil
+	})
+	return tmp, err
 }
