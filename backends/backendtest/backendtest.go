@@ -44,6 +44,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backends.Backend, caps back
 		{name: "DeleteBucketRacesPut", fn: testDeleteBucketRacesPut},
 		{name: "LargeObject", fn: testLargeObject},
 		{name: "Checksum", fn: testChecksum},
+		{name: "Copy", fn: testCopy},
 		{name: "Multipart", fn: testMultipart},
 		{name: "MultipartErrors", fn: testMultipartErrors},
 		{name: "PartReplacement", fn: testPartReplacement},
