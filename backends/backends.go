@@ -54,14 +54,21 @@ type Backend interface {
 	PutObjectTagging(ctx context.Context, bucket, key string, tags map[string]string) error
 
 	Multipart
+
+	// Capabilities says what optional behaviour the backend supports for
+	// a bucket. The gateway answers NotImplemented for the rest rather
+	// than emulate it behind the client's back.
+	Capabilities(bucket string) Capabilities
 }
 
 // Capabilities declares what optional behaviour a backend supports, so the
-// acceptance suite knows which cases apply.
+// gateway and the acceptance suite know which cases apply.
 type Capabilities struct {
 	// ConditionalWrites: PutOptions.IfMatch / IfNoneMatch and
-	// DeleteOptions.IfMatch are honoured atomically.
+	// CompleteOptions' conditions are honoured atomically.
 	ConditionalWrites bool
+	// ConditionalDeletes: DeleteOptions.IfMatch is honoured atomically.
+	ConditionalDeletes bool
 }
 
 // BucketInfo describes one bucket.

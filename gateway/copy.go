@@ -65,17 +65,24 @@ func copyConditions(h http.Header) backends.Conditions {
 // copy conditions.
 func (g *Gateway) openSource(r *http.Request, src copySource, rng *backends.Range) (*backends.Object, error) {
 	obj, err := g.backend.GetObject(r.Context(), src.bucket, src.key, backends.GetOptions{Range: rng, Conditions: copyConditions(r.Header)})
-	switch {
-	case err == nil:
-		return obj, nil
-	case errors.Is(err, backends.ErrNotModified), errors.Is(err, backends.ErrPreconditionFail):
-		return nil, s3Error("PreconditionFailed")
-	case errors.Is(err, backends.ErrNoSuchKey):
-		return nil, s3Error("NoSuchKey").with("Key", src.key)
-	case errors.Is(err, backends.ErrNoSuchBucket):
-		return nil, s3Error("NoSuchBucket").with("BucketName", src.bucket)
+	if err != nil {
+		return nil, copyError(err, src)
 	}
-	return nil, err
+	return obj, nil
+}
+
+// copyError names the source in errors about it, and turns every failed
+// copy condition into 412, as S3 does.
+func copyError(err error, src copySource) error {
+	switch {
+	case errors.Is(err, backends.ErrNotModified), errors.Is(err, backends.ErrPreconditionFail):
+		return s3Error("PreconditionFailed")
+	case errors.Is(err, backends.ErrNoSuchKey):
+		return s3Error("NoSuchKey").with("Key", src.key)
+	case errors.Is(err, backends.ErrNoSuchBucket):
+		return s3Error("NoSuchBucket").with("BucketName", src.bucket)
+	}
+	return err
 }
 
 type copyObjectResult struct {
@@ -129,6 +136,21 @@ func (g *Gateway) copyObject(w http.ResponseWriter, r *http.Request) error {
 		}
 		alg = parsed
 	}
+	if c, ok := g.backend.(backends.Copier); ok {
+		out, err := c.CopyObject(r.Context(), backends.ObjectRef{Bucket: src.bucket, Key: src.key}, backends.ObjectRef{Bucket: st.bucket, Key: st.key},
+			backends.CopyOptions{
+				Conditions:      copyConditions(r.Header),
+				ReplaceMetadata: metaDirective == "REPLACE", ContentHeaders: opts.ContentHeaders, Metadata: opts.Metadata,
+				ReplaceTags: tagDirective == "REPLACE", Tags: opts.Tags,
+				ChecksumAlgorithm: string(alg),
+			})
+		if !errors.Is(err, backends.ErrCopyUnsupported) {
+			if err != nil {
+				return copyError(err, src)
+			}
+			return writeCopyResult(w, out)
+		}
+	}
 	obj, err := g.openSource(r, src, nil)
 	if err != nil {
 		return err
@@ -161,6 +183,10 @@ func (g *Gateway) copyObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return writeCopyResult(w, out)
+}
+
+func writeCopyResult(w http.ResponseWriter, out backends.ObjectInfo) error {
 	res := copyObjectResult{ETag: `"` + out.ETag + `"`, LastModified: s3Time(out.LastModified), ChecksumType: out.Checksum.Type}
 	res.set(out.Checksum.Algorithm, out.Checksum.Value)
 	writeXML(w, http.StatusOK, &res)
@@ -207,6 +233,24 @@ func (g *Gateway) uploadPartCopy(w http.ResponseWriter, r *http.Request) error {
 		return s3Error("InvalidArgument", "Range specified is not valid for source object of size: %d", size).
 			with("ArgumentName", "x-amz-copy-source-range").with("ArgumentValue", r.Header.Get("X-Amz-Copy-Source-Range"))
 	}
+	if c, ok := g.backend.(backends.Copier); ok {
+		part, err := c.CopyPart(r.Context(), backends.ObjectRef{Bucket: src.bucket, Key: src.key}, rng,
+			backends.ObjectRef{Bucket: st.bucket, Key: st.key}, upload.UploadID, n,
+			backends.CopyOptions{Conditions: copyConditions(r.Header), ChecksumAlgorithm: upload.ChecksumAlgorithm})
+		if !errors.Is(err, backends.ErrCopyUnsupported) {
+			if errors.Is(err, backends.ErrInvalidRange) {
+				info, herr := g.backend.HeadObject(r.Context(), src.bucket, src.key, backends.GetOptions{})
+				if herr != nil {
+					return copyError(herr, src)
+				}
+				return badRange(info.Size)
+			}
+			if err != nil {
+				return copyError(err, src)
+			}
+			return writePartCopyResult(w, part, upload)
+		}
+	}
 	obj, err := g.openSource(r, src, rng)
 	if errors.Is(err, backends.ErrInvalidRange) {
 		info, herr := g.backend.HeadObject(r.Context(), src.bucket, src.key, backends.GetOptions{})
@@ -235,6 +279,10 @@ func (g *Gateway) uploadPartCopy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return writePartCopyResult(w, part, upload)
+}
+
+func writePartCopyResult(w http.ResponseWriter, part backends.PartInfo, upload backends.UploadInfo) error {
 	res := copyPartResult{ETag: `"` + part.ETag + `"`, LastModified: s3Time(part.LastModified)}
 	if !upload.ChecksumDefault {
 		res.set(part.Checksum.Algorithm, part.Checksum.Value)

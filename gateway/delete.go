@@ -61,6 +61,9 @@ func (g *Gateway) deleteObjects(w http.ResponseWriter, r *http.Request) error {
 		if len(o.Key) != 1 || len(o.VersionID) > 1 || len(o.ETag) > 1 {
 			return s3Error("MalformedXML")
 		}
+		if len(o.ETag) == 1 && !g.backend.Capabilities(st.bucket).ConditionalDeletes {
+			return conditionNotImplemented()
+		}
 	}
 	quiet := len(req.Quiet) == 1 && req.Quiet[0]
 	if err := g.bucketExists(r); err != nil {

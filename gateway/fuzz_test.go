@@ -55,6 +55,10 @@ func (b *fuzzBackend) CreateBucket(ctx context.Context, bucket string) error {
 	return nil
 }
 
+func (b *fuzzBackend) Capabilities(string) backends.Capabilities {
+	return backends.Capabilities{ConditionalWrites: true, ConditionalDeletes: true}
+}
+
 // take returns what was recorded and forgets it.
 func (b *fuzzBackend) take() (deleted, created []string) {
 	b.mu.Lock()

@@ -275,6 +275,9 @@ func (g *Gateway) completeMultipartUpload(w http.ResponseWriter, r *http.Request
 	if opts.IfNoneMatch != "" && opts.IfNoneMatch != "*" {
 		return s3Error("NotImplemented", "If-None-Match on a write accepts only *.")
 	}
+	if err := g.conditionalWrite(st.bucket, opts.IfMatch, opts.IfNoneMatch); err != nil {
+		return err
+	}
 	if t := r.Header.Get("X-Amz-Checksum-Type"); t != "" && !info.ChecksumDefault && !strings.EqualFold(t, info.ChecksumType) {
 		return s3Error("BadDigest", "The upload was created using the %s checksum mode. The complete request must use the same checksum mode.", info.ChecksumType)
 	}

@@ -21,6 +21,9 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := g.conditionalWrite(st.bucket, opts.IfMatch, opts.IfNoneMatch); err != nil {
+		return err
+	}
 	up, err := g.uploadBody(r, "")
 	if err != nil {
 		return err
@@ -62,6 +65,19 @@ func partChecksum(info backends.ObjectInfo, part int, whole bool) backends.Check
 		return info.Parts[part-1].Checksum
 	}
 	return backends.Checksum{}
+}
+
+// conditionalWrite refuses a conditional write the bucket's backend cannot
+// make atomic: emulating it with a read before the write would race.
+func (g *Gateway) conditionalWrite(bucket, ifMatch, ifNoneMatch string) error {
+	if (ifMatch != "" || ifNoneMatch != "") && !g.backend.Capabilities(bucket).ConditionalWrites {
+		return conditionNotImplemented()
+	}
+	return nil
+}
+
+func conditionNotImplemented() error {
+	return s3Error("NotImplemented", "Conditional writes and deletes are not supported by this bucket's storage backend.")
 }
 
 // checkKey refuses keys S3 refuses, before any byte of a body is read.
@@ -199,6 +215,9 @@ func (g *Gateway) deleteObject(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts := backends.DeleteOptions{IfMatch: r.Header.Get("If-Match")}
+	if opts.IfMatch != "" && !g.backend.Capabilities(st.bucket).ConditionalDeletes {
+		return conditionNotImplemented()
+	}
 	if err := g.backend.DeleteObject(r.Context(), st.bucket, st.key, opts); err != nil {
 		if errors.Is(err, backends.ErrPreconditionFail) {
 			return s3Error("PreconditionFailed").with("Condition", "If-Match")

@@ -30,7 +30,7 @@ func TestAcceptance(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	backendtest.Run(t, func(t *testing.T) backends.Backend {
 		return openStore(t, t.TempDir())
-	}, s.Capabilities())
+	}, s.Capabilities(""))
 }
 
 func putString(t *testing.T, s *fs.Store, bucket, key, body string) {

@@ -104,8 +104,8 @@ func (s *Store) Close() error {
 }
 
 // Capabilities reports what the fs backend supports.
-func (s *Store) Capabilities() backends.Capabilities {
-	return backends.Capabilities{ConditionalWrites: true}
+func (s *Store) Capabilities(string) backends.Capabilities {
+	return backends.Capabilities{ConditionalWrites: true, ConditionalDeletes: true}
 }
 
 func (s *Store) bucketLock(bucket string) *sync.RWMutex {
