@@ -34,6 +34,11 @@ type Config struct {
 	TLS  TLS  `embed:"" prefix:"tls-"`
 	FS   FS   `embed:"" prefix:"fs-"`
 
+	DefaultBackend string `name:"default-backend" default:"fs" help:"Backend of buckets no route names: fs (the data dir) or the name of one in the config file's backends section."`
+	// Storage is read from the config file's backends and buckets
+	// sections, not from flags.
+	Storage Storage `kong:"-"`
+
 	Catalog   Catalog   `embed:"" prefix:"catalog-"`
 	Multipart Multipart `embed:"" prefix:"multipart-"`
 }
@@ -155,6 +160,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Multipart.SweepInterval <= 0 {
 		return settingError("multipart-sweep-interval", "must be a positive duration (like 1h)")
+	}
+	if err := c.Storage.Validate(c.DefaultBackend); err != nil {
+		return err
 	}
 	if c.HTTP.BodyIdleTimeout <= 0 {
 		return settingError("http-body-idle-timeout", "must be a positive duration (like 20s)")

@@ -34,6 +34,9 @@ type yamlResolver struct {
 // flatten turns {http: {idle_timeout: 5s}} into {"http-idle-timeout": "5s"}.
 func flatten(prefix string, m map[string]any, out map[string]any) error {
 	for k, v := range m {
+		if prefix == "" && storageKeys[k] {
+			continue // structured sections: LoadStorage reads them
+		}
 		name := strings.ReplaceAll(k, "_", "-")
 		if prefix != "" {
 			name = prefix + "-" + name

@@ -162,3 +162,46 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestStorageSections(t *testing.T) {
+	file := writeFile(t, `
+default_backend: origin
+backends:
+  - name: origin
+    type: s3
+    endpoint: http://127.0.0.1:7070
+    region: us-east-1
+    access_key: ak
+    secret_key: sk
+  - name: archive
+    type: fs
+    dir: /srv/archive
+buckets:
+  photos: {backend: origin, bucket: acme-photos, prefix: gw/}
+  scratch: {backend: fs}
+`)
+	s, err := parse(t, nil, "--config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.Config.Storage
+	if s.Config.DefaultBackend != "origin" || len(st.Backends) != 2 || st.Backends[0].Endpoint != "http://127.0.0.1:7070" ||
+		st.Buckets["photos"].Prefix != "gw/" || st.Buckets["scratch"].Backend != "fs" {
+		t.Fatalf("storage: default %q %+v", s.Config.DefaultBackend, st)
+	}
+	bad := []struct{ yaml, want string }{
+		{"backends:\n  - {name: x, type: ftp}\n", "backends[0].type"},
+		{"backends:\n  - {name: x, type: s3, endpoint: nowhere, access_key: a, secret_key: b}\n", "backends[0].endpoint"},
+		{"backends:\n  - {name: x, type: s3, endpoint: 'http://h:1'}\n", "access_key and secret_key"},
+		{"backends:\n  - {name: fs, type: fs, dir: /x}\n", "used twice"},
+		{"backends:\n  - {name: x, type: fs, dir: /x, colour: red}\n", "colour"},
+		{"buckets:\n  photos: {backend: nowhere}\n", "buckets.photos.backend"},
+		{"default_backend: nowhere\n", "default_backend"},
+	}
+	for _, c := range bad {
+		_, err := parse(t, nil, "--config", writeFile(t, c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want an error naming %s", c.yaml, err, c.want)
+		}
+	}
+}

@@ -30,8 +30,16 @@ type serveCmd struct {
 	config.Config `embed:""`
 }
 
-// Validate is called by kong after parsing, before Run.
-func (s *serveCmd) Validate() error { return s.Config.Validate() }
+// Validate is called by kong after parsing, before Run. The config file's
+// storage sections are read here: they are not flags.
+func (s *serveCmd) Validate() error {
+	st, err := config.LoadStorage(string(s.ConfigFile))
+	if err != nil {
+		return err
+	}
+	s.Config.Storage = st
+	return s.Config.Validate()
+}
 
 func (s *serveCmd) Run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

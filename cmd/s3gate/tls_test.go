@@ -343,8 +343,9 @@ func TestServeTLS(t *testing.T) {
 		Log:       config.Log{Level: "info", Format: "json", Access: true},
 		HTTP: config.HTTP{ReadHeaderTimeout: 5 * time.Second, BodyIdleTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second,
 			MaxHeaderBytes: 64 << 10, MaxRequests: 16, ShutdownTimeout: 5 * time.Second},
-		TLS:       writePair(t, t.TempDir(), cert, key),
-		Multipart: config.Multipart{Expiry: time.Hour, SweepInterval: time.Hour},
+		TLS:            writePair(t, t.TempDir(), cert, key),
+		Multipart:      config.Multipart{Expiry: time.Hour, SweepInterval: time.Hour},
+		DefaultBackend: config.DefaultFS,
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
