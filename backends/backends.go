@@ -69,6 +69,40 @@ type Capabilities struct {
 	ConditionalWrites bool
 	// ConditionalDeletes: DeleteOptions.IfMatch is honoured atomically.
 	ConditionalDeletes bool
+
+	// Limits are where the backend falls short of S3.
+	Limits Limits
+}
+
+// Limits are where a backend that stores through another service (such
+// as backends/s3 in front of a file-system-based S3 server) falls short
+// of S3. The zero value claims none: the acceptance suite tests each
+// behaviour unless its limit is declared.
+type Limits struct {
+	// PathKeys: keys map onto file-system paths, so not every set of S3
+	// keys can coexist: "a" and "a/b" cannot both exist, a key ending in
+	// "/" holds no bytes, and keys with empty, "." or ".." segments, NUL
+	// bytes or segments over 255 bytes are refused (ErrInvalidKey). Writes
+	// racing deletes of keys (or of the bucket) in the same "directory"
+	// may fail.
+	PathKeys bool
+	// NoListTagCounts: ListObjects leaves TagCount zero (S3's own
+	// listings carry no tag counts).
+	NoListTagCounts bool
+	// NoObjectParts: GetOptions.WithParts leaves ObjectInfo.Parts empty.
+	NoObjectParts bool
+	// NoDefaultPartChecksums: the parts of an upload created without a
+	// checksum algorithm carry no checksum (ListParts lists none), and
+	// CompleteMultipartUpload of such an upload checks neither the part
+	// checksums listed nor a declared whole-object checksum.
+	NoDefaultPartChecksums bool
+	// RacyComplete: CompleteMultipartUpload is not atomic with an
+	// UploadPart or AbortMultipartUpload of the same upload racing it.
+	RacyComplete bool
+	// RacyReads: a GetObject racing an overwrite of its key may return
+	// the bytes of one version with the description (ETag, size) of
+	// another; the bytes themselves are always one whole version.
+	RacyReads bool
 }
 
 // BucketInfo describes one bucket.
@@ -149,7 +183,11 @@ type PutOptions struct {
 	// Checksum, when not nil, is stored with the object once it is set.
 	// The gateway verifies it as the body streams and, when the client
 	// sends it as a trailer, fills it in only just before the body returns
-	// io.EOF: read it after the body ended, never before.
+	// io.EOF: read its Value after the body ended, never before. Its
+	// Algorithm (and Type) may be set before the body is read, when the
+	// caller knows which checksum it will store (the gateway always
+	// does): a backend that must name the algorithm before it sends a
+	// body it streams on (backends/s3) relies on that.
 	Checksum *Checksum
 }
 

@@ -34,6 +34,11 @@ var (
 	// ErrChecksumAlgorithm: a part's checksum is not of the upload's
 	// algorithm (S3's InvalidRequest "Checksum Type mismatch occurred").
 	ErrChecksumAlgorithm = errors.New("checksum algorithm differs from the upload's")
+
+	// ErrBackendUnavailable: the storage behind s3gate failed (a 5xx, a
+	// timeout, a broken connection) after the retries an idempotent call
+	// allows. The gateway answers 503 SlowDown, which clients retry.
+	ErrBackendUnavailable = errors.New("storage backend unavailable")
 )
 
 // PartError names the part a completion failed on. It wraps

@@ -18,10 +18,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
+// TestAWSCLI runs on the fs backend and through the s3 backend in front of
+// a real S3 server.
 func TestAWSCLI(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testAWSCLI)
+}
+
+func testAWSCLI(t *testing.T, opts serverOptions) {
 	awsBin := requireTool(t, "aws")
-	s := startServer(t)
+	s := startServerOpts(t, opts)
 	// No retries and a short read timeout: a request that only succeeds
 	// on a second attempt, or after a stall, fails the test.
 	env := clientEnv(t, s, "AWS_MAX_ATTEMPTS=1", "AWS_RETRY_MODE=standard")
@@ -119,10 +125,16 @@ func TestAWSCLI(t *testing.T) {
 // RCLONE_CONFIG_S3GATE_* variables.
 const rcloneRemote = "s3gate:"
 
+// TestRclone runs on the fs backend and through the s3 backend in front of
+// a real S3 server.
 func TestRclone(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testRclone)
+}
+
+func testRclone(t *testing.T, opts serverOptions) {
 	rcloneBin := requireTool(t, "rclone")
-	s := startServer(t)
+	s := startServerOpts(t, opts)
 	// rclone reads its whole configuration from the environment; AWS_*
 	// variables (AWS_CA_BUNDLE in particular) must not reach it.
 	env := clientEnv(t, nil,

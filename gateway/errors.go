@@ -180,6 +180,9 @@ func toAPIError(err error, st *request) (apiErr *APIError, internal bool) {
 		return s3Error("InvalidPartNumber"), false
 	case errors.Is(err, backends.ErrBadDigest):
 		return s3Error("BadDigest", "The checksum of the whole object you specified did not match the calculated checksum."), false
+	case errors.Is(err, backends.ErrBackendUnavailable):
+		// Transient by nature: clients retry SlowDown with backoff.
+		return s3Error("SlowDown", "The storage behind s3gate is unavailable; please retry."), false
 	case errors.Is(err, backends.ErrSizeMismatch):
 		return s3Error("InvalidRequest", "The request body is longer than its declared length."), false
 	case errors.As(err, &tooBig):
@@ -242,6 +245,9 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	st.errCode = ae.Code
 	if internal {
 		g.log.ErrorContext(r.Context(), "internal error", "request_id", st.id, "op", st.op, "err", err)
+	}
+	if errors.Is(err, backends.ErrBackendUnavailable) {
+		g.log.WarnContext(r.Context(), "storage backend unavailable", "request_id", st.id, "op", st.op, "bucket", st.bucket, "err", err)
 	}
 	if ae.Status == 499 {
 		// The client is gone; there is nobody to answer.

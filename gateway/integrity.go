@@ -190,6 +190,14 @@ func (v *integrityReader) store(want checksum.Algorithm) {
 		ws = append(ws, v.md5)
 	}
 	v.w = io.MultiWriter(ws...)
+	// The algorithm is known now, the value only at the end: a backend that
+	// must name the algorithm before it sends the body (a trailer to
+	// another S3 service) reads it here.
+	stored := v.alg
+	if v.storeAlg != "" {
+		stored = v.storeAlg
+	}
+	*v.sum = backends.Checksum{Algorithm: string(stored), Type: backends.ChecksumFullObject}
 }
 
 // checksumHeader returns the algorithm an x-amz-checksum-* header name

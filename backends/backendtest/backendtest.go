@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +63,16 @@ func Run(t *testing.T, newBackend func(t *testing.T) backends.Backend, caps back
 		{name: "Tagging", fn: testTagging},
 		{name: "TaggingRacesPut", fn: testTaggingRacesPut},
 	}
+	// Behaviour a backend declares it lacks is not tested.
+	tests = slices.DeleteFunc(tests, func(tc test) bool {
+		switch tc.name {
+		case "CompleteRacesAbort", "CompleteRacesUploadPart":
+			return caps.Limits.RacyComplete
+		case "DeleteRacesPut", "DeleteBucketRacesPut":
+			return caps.Limits.PathKeys
+		}
+		return false
+	})
 	// Optional behaviour is tested only where the backend declares it.
 	if caps.ConditionalWrites {
 		tests = append(tests, test{name: "ConditionalWrites", fn: testConditionalWrites},
@@ -157,4 +169,34 @@ func inWindow(t *testing.T, what string, got, start time.Time) {
 	if got.Before(start.Add(-clockSkew)) || got.After(time.Now().Add(clockSkew)) {
 		t.Errorf("%s = %v, want about %v", what, got, start)
 	}
+}
+
+// storableKeys drops, for a backend whose keys are file-system paths
+// (Limits.PathKeys), the keys such a backend cannot hold beside the
+// others: those ending in "/", with empty, "." or ".." segments, NUL
+// bytes or segments over 255 bytes, and those that are another key's
+// "directory".
+func storableKeys(b backends.Backend, keys []string) []string {
+	if !b.Capabilities("").Limits.PathKeys {
+		return keys
+	}
+	var out []string
+	for _, k := range keys {
+		if pathKey(k) && !slices.ContainsFunc(keys, func(o string) bool { return strings.HasPrefix(o, k+"/") }) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func pathKey(k string) bool {
+	if strings.HasSuffix(k, "/") || strings.ContainsRune(k, 0) {
+		return false
+	}
+	for _, seg := range strings.Split(k, "/") {
+		if seg == "" || seg == "." || seg == ".." || len(seg) > 255 {
+			return false
+		}
+	}
+	return true
 }

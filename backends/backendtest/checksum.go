@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"bytes"
 	"io"
 	"strings"
 	"testing"
@@ -50,9 +51,34 @@ func testChecksum(t *testing.T, b backends.Backend) {
 	if err != nil || len(page.Objects) != 1 || page.Objects[0].Checksum.Algorithm != "CRC32" {
 		t.Errorf("ListObjects: %+v (%v), want the CRC32 algorithm listed", page.Objects, err)
 	}
-	// An overwrite without a checksum stores none.
+	// An overwrite without a checksum keeps none of the old one: it
+	// stores none, or (a backend that always stores one, as S3 does) the
+	// default CRC64NVME of the new bytes.
 	put(t, b, bkt, "k", []byte("plain"))
-	if head, err := b.HeadObject(ctx, bkt, "k", backends.GetOptions{}); err != nil || !head.Checksum.IsZero() {
-		t.Errorf("after overwrite: Checksum = %+v (%v), want none", head.Checksum, err)
+	deflt := backends.Checksum{Algorithm: "CRC64NVME", Value: b64(digestOf("CRC64NVME", []byte("plain"))), Type: "FULL_OBJECT"}
+	if head, err := b.HeadObject(ctx, bkt, "k", backends.GetOptions{}); err != nil || !head.Checksum.IsZero() && head.Checksum != deflt {
+		t.Errorf("after overwrite: Checksum = %+v (%v), want none or %+v", head.Checksum, err, deflt)
+	}
+
+	// A body of several MiB, every algorithm: the algorithm is set before
+	// the body is read (as the gateway sets it), the value only at its
+	// end.
+	for _, alg := range []string{"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"} {
+		data := partBytes(60, 3<<20+17)
+		want := backends.Checksum{Algorithm: alg, Value: b64(digestOf(alg, data)), Type: "FULL_OBJECT"}
+		cs := backends.Checksum{Algorithm: alg, Type: "FULL_OBJECT"}
+		body := &trailingChecksum{r: bytes.NewReader(data), set: &cs, val: want}
+		key := "large-" + alg
+		info, err := b.PutObject(ctx, bkt, key, body, backends.PutOptions{Size: int64(len(data)), Checksum: &cs})
+		if err != nil {
+			t.Fatalf("PutObject(%s): %v", key, err)
+		}
+		if info.Checksum != want {
+			t.Errorf("PutObject(%s) Checksum = %+v, want %+v", key, info.Checksum, want)
+		}
+		if head, err := b.HeadObject(ctx, bkt, key, backends.GetOptions{}); err != nil || head.Checksum != want {
+			t.Errorf("HeadObject(%s) Checksum = %+v (%v), want %+v", key, head.Checksum, err, want)
+		}
+		wantBody(t, b, bkt, key, data)
 	}
 }

@@ -128,7 +128,7 @@ func testKeys(t *testing.T, b backends.Backend) {
 	ctx := t.Context()
 	const bkt = "bt-keys"
 	createBucket(t, b, bkt)
-	keys := awkwardKeys()
+	keys := storableKeys(b, awkwardKeys())
 	for _, k := range keys {
 		if len(k) > backends.MaxKeyLength {
 			t.Fatalf("test key too long: %d bytes", len(k))

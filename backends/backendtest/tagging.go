@@ -40,8 +40,14 @@ func testTagging(t *testing.T, b backends.Backend) {
 	}
 	wantTags(t, b, bkt, "k", tags)
 	page, err := b.ListObjects(ctx, bkt, backends.ListOptions{MaxKeys: 10})
-	if err != nil || len(page.Objects) != 1 || page.Objects[0].TagCount != 3 {
+	if err != nil || len(page.Objects) != 1 || (page.Objects[0].TagCount != 3 && !b.Capabilities(bkt).Limits.NoListTagCounts) {
 		t.Errorf("ListObjects = %+v, %v; want TagCount 3", page.Objects, err)
+	}
+	// A remote backend's PutObject may date the write by its answer; the
+	// stored LastModified is what must survive retagging.
+	before, err := b.HeadObject(ctx, bkt, "k", backends.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	// Replacing the tags changes nothing else.
@@ -52,7 +58,7 @@ func testTagging(t *testing.T, b backends.Backend) {
 	wantTags(t, b, bkt, "k", newTags)
 	wantBody(t, b, bkt, "k", data)
 	head, err := b.HeadObject(ctx, bkt, "k", backends.GetOptions{})
-	if err != nil || head.ETag != info.ETag || !head.LastModified.Equal(info.LastModified) ||
+	if err != nil || head.ETag != info.ETag || !head.LastModified.Equal(before.LastModified) ||
 		head.ContentType != "text/plain" || head.Metadata["m"] != "v" {
 		t.Errorf("after PutObjectTagging: %+v, %v; want ETag, LastModified, headers and metadata of %+v", head, err, info)
 	}

@@ -59,6 +59,11 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
 	defer store.Close()
+	backend, closeStorage, err := openStorage(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	defer closeStorage()
 
 	root, created, err := rootKey(cfg)
 	if err != nil {
@@ -72,7 +77,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gw := gateway.New(store, cat, identity.NewKeys(root), gateway.Options{
+	gw := gateway.New(backend, cat, identity.NewKeys(root), gateway.Options{
 		Region:          cfg.Region,
 		Domains:         cfg.Domain,
 		MaxRequests:     cfg.HTTP.MaxRequests,
@@ -123,7 +128,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		// up to it get S3's XML error instead of a plain-text 431.
 		{Handler: gw, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: 2 * cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
 		{Handler: gateway.OpsHandler(reg, map[string]gateway.HealthCheck{
-			"backend": func(ctx context.Context) error { _, err := store.ListBuckets(ctx); return err },
+			"backend": func(ctx context.Context) error { _, err := backend.ListBuckets(ctx); return err },
 			"catalog": cat.Ping,
 		}), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
 	}
