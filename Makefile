@@ -40,3 +40,11 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+## bench: s3gate against going straight to its S3 backend (versitygw), on loopback and
+## behind a 1 Gbit/s link; flags for s3bench in BENCH_FLAGS, e.g.
+## make bench BENCH_FLAGS='-duration 10s -only get'. Results: docs/benchmarks.md.
+.PHONY: bench
+bench: build
+	$(GO) build -o bin/s3bench ./cmd/s3bench
+	./bin/s3bench -s3gate $(BIN) $(BENCH_FLAGS)
