@@ -25,6 +25,7 @@ type Config struct {
 	DataDir   string   `name:"data-dir" default:"./data" help:"Directory for object data and s3gate's own state."`
 	Listen    string   `default:"127.0.0.1:9000" help:"Address of the S3 API listener (host:port)."`
 	OpsListen string   `name:"ops-listen" default:"127.0.0.1:9001" help:"Address of the operations listener: /health and /metrics."`
+	Pprof     bool     `help:"Serve Go's profiler (/debug/pprof/) on the operations listener."`
 	Region    string   `default:"us-east-1" help:"Region s3gate answers as; SigV4 scopes must name it."`
 	Domain    []string `help:"Domain(s) for virtual-hosted-style requests (bucket.DOMAIN); path-style always works."`
 

@@ -104,7 +104,7 @@ func (e *env) do(r req) *http.Response {
 
 // newSignedRequest builds r for target (a full URL) and, unless r is
 // anonymous, signs it with the test key and the SDK signer.
-func newSignedRequest(t *testing.T, r req, target string) *http.Request {
+func newSignedRequest(t testing.TB, r req, target string) *http.Request {
 	t.Helper()
 	if r.method == "" {
 		r.method = http.MethodGet

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"time"
 
@@ -18,9 +19,17 @@ type HealthCheck func(context.Context) error
 // OpsHandler serves the operations listener: /health (every component
 // answers: 200, else 503 naming the ones that do not) and /metrics
 // (Prometheus). Neither needs credentials; keep the listener off public
-// interfaces.
-func OpsHandler(reg *prometheus.Registry, checks map[string]HealthCheck) http.Handler {
+// interfaces. withPprof adds Go's profiler under /debug/pprof/, for
+// measuring s3gate under load.
+func OpsHandler(reg *prometheus.Registry, checks map[string]HealthCheck, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

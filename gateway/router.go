@@ -204,19 +204,35 @@ func (g *Gateway) routes(r *mux.Router) {
 	r.MethodNotAllowedHandler = g.op("Unknown", g.methodNotAllowed)
 }
 
+// register adds one mux route per method on path; its handler picks the
+// operation among the method's routes with cheap checks of the query and
+// headers. (One mux route per operation made every request run the path's
+// regular expression once per candidate operation: a sixth of the CPU of
+// a small GET.) The method is matched before the path, for the same reason.
 func (g *Gateway) register(r *mux.Router, path string, byMethod map[string][]route) {
 	for method, routes := range byMethod {
-		for _, rt := range routes {
-			m := r.Path(path).Methods(method)
-			if rt.match != nil {
-				match := rt.match
-				m = m.MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return match(r) })
-			}
-			m.Handler(g.op(rt.op, rt.h))
-		}
+		r.Methods(method).Path(path).Handler(g.dispatch(routes))
 	}
 	// Any other method on this path.
 	r.Path(path).Handler(g.op("Unknown", g.methodNotAllowed))
+}
+
+// dispatch serves the first of routes whose match accepts the request; the
+// last route of each method matches everything.
+func (g *Gateway) dispatch(routes []route) http.Handler {
+	handlers := make([]http.Handler, len(routes))
+	for i, rt := range routes {
+		handlers[i] = g.op(rt.op, rt.h)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i, rt := range routes {
+			if rt.match == nil || rt.match(r) {
+				handlers[i].ServeHTTP(w, r)
+				return
+			}
+		}
+		g.op("Unknown", g.methodNotAllowed).ServeHTTP(w, r)
+	})
 }
 
 // markVirtualHost records that the request names its bucket in the Host

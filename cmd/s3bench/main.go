@@ -38,6 +38,7 @@ type options struct {
 	versitygw        string
 	backend          string
 	cpuprofile       string
+	profileDir       string
 }
 
 func main() {
@@ -53,6 +54,7 @@ func main() {
 	flag.StringVar(&o.versitygw, "versitygw", "", "the versitygw binary (default: versitygw on PATH, else ~/go/bin/versitygw)")
 	flag.StringVar(&o.backend, "gateway-backend", "origin", "s3gate's backend: origin (the versitygw, as benchmarked) or fs (its own data dir, to try the harness alone)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write s3bench's own (client side) CPU profile to this file")
+	flag.StringVar(&o.profileDir, "gateway-profile", "", "write s3gate's CPU profile of each measured s3gate cell to this directory (SCENARIO-WORKLOAD-rN.pprof; s3gate runs with --pprof)")
 	flag.Parse()
 
 	if err := o.check(only); err != nil {
@@ -177,7 +179,7 @@ func runScenario(ctx context.Context, o options, scenario string) error {
 	}
 	defer vgw.stop()
 	originURL := "http://" + org.dial
-	gw, gwURL, err := startS3gate(o.s3gate, filepath.Join(tmp, "s3gate"), originURL, originKeys, gwKeys, o.backend == "fs")
+	gw, gwURL, opsURL, err := startS3gate(o.s3gate, filepath.Join(tmp, "s3gate"), originURL, originKeys, gwKeys, o.backend == "fs", o.profileDir != "")
 	if err != nil {
 		return err
 	}
@@ -216,7 +218,11 @@ func runScenario(ctx context.Context, o options, scenario string) error {
 		for round := range o.rounds {
 			for j := range 2 {
 				i := j ^ round%2 // direct first in even rounds, s3gate first in odd ones
-				smp, cpu := measure(ctx, o, sides[i], w, pids, fmt.Sprintf("%s %s round %d %s", scenario, w.name, round+1, sides[i].name))
+				var prof func()
+				if o.profileDir != "" && sides[i].name == "s3gate" {
+					prof = profileCell(opsURL, o.duration, filepath.Join(o.profileDir, fmt.Sprintf("%s-%s-r%d.pprof", scenario, w.name, round+1)))
+				}
+				smp, cpu := measure(ctx, o, sides[i], w, pids, fmt.Sprintf("%s %s round %d %s", scenario, w.name, round+1, sides[i].name), prof)
 				r.res[i].merge(smp)
 				for k := range cpu {
 					r.cpu[i][k] += cpu[k]
@@ -248,7 +254,7 @@ const busyLimit = 0.3
 // with the CPU seconds of s3bench, s3gate, versitygw and the machine. A
 // cell during which other processes used more than busyLimit cores runs
 // once more, a few seconds later; the quieter attempt counts.
-func measure(ctx context.Context, o options, s *side, w workload, pids [3]int, label string) (sample, [4]float64) {
+func measure(ctx context.Context, o options, s *side, w workload, pids [3]int, label string, profile func()) (sample, [4]float64) {
 	var (
 		best     sample
 		bestCPU  [4]float64
@@ -259,6 +265,9 @@ func measure(ctx context.Context, o options, s *side, w workload, pids [3]int, l
 			runCell(ctx, s, w, o.warmup, 0)
 		}
 		fmt.Fprintf(os.Stderr, "s3bench: %s: measuring\n", label)
+		if profile != nil && try == 0 {
+			profile()
+		}
 		before := cpuOf(pids)
 		smp := runCell(ctx, s, w, o.duration, 2)
 		after := cpuOf(pids)

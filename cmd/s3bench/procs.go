@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,7 +120,7 @@ func startVersitygw(bin string, prefix []string, addr, dataDir string, k keys) (
 // startS3gate runs s3gate with a config file that makes originURL its
 // default backend (or, with fsOnly, its own data dir) and returns it with
 // its S3 URL from the "s3gate ready" log line.
-func startS3gate(bin, dir, originURL string, origin, root keys, fsOnly bool) (*proc, string, error) {
+func startS3gate(bin, dir, originURL string, origin, root keys, fsOnly, pprof bool) (*proc, string, string, error) {
 	cfg := "log:\n  format: json\n"
 	if !fsOnly {
 		cfg += fmt.Sprintf(`default_backend: origin
@@ -135,36 +136,40 @@ backends:
 	}
 	cfgFile := filepath.Join(dir, "s3gate.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	ready := make(chan string, 1)
+	ready := make(chan [2]string, 1)
 	onLine := func(line string) {
 		var rec struct {
 			Msg string `json:"msg"`
 			S3  string `json:"s3"`
+			Ops string `json:"ops"`
 		}
 		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "s3gate ready" {
 			select {
-			case ready <- rec.S3:
+			case ready <- [2]string{rec.S3, rec.Ops}:
 			default:
 			}
 		}
 	}
 	argv := []string{bin, "serve", "--config", cfgFile, "--data-dir", filepath.Join(dir, "data"),
 		"--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--log-format", "json", "--no-log-access"}
+	if pprof {
+		argv = append(argv, "--pprof")
+	}
 	env := []string{"S3GATE_ROOT_ACCESS_KEY=" + root.access, "S3GATE_ROOT_SECRET_KEY=" + root.secret}
 	p, err := start("s3gate", argv, env, onLine)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	select {
-	case url := <-ready:
-		return p, url, nil
+	case urls := <-ready:
+		return p, urls[0], urls[1], nil
 	case <-p.done:
-		return nil, "", p.exited()
+		return nil, "", "", p.exited()
 	case <-time.After(60 * time.Second):
 		p.stop()
-		return nil, "", fmt.Errorf(`no "s3gate ready" line after 60s; s3gate's last output:\n%s`, p.tail)
+		return nil, "", "", fmt.Errorf(`no "s3gate ready" line after 60s; s3gate's last output:\n%s`, p.tail)
 	}
 }
 
@@ -265,4 +270,37 @@ func moduleVersion(bin string) string {
 		return "(version unknown)"
 	}
 	return info.Main.Version
+}
+
+// profileCell starts fetching s3gate's CPU profile for the cell about to
+// be measured (its length rounded up to whole seconds) into file; errors
+// are reported, not fatal.
+func profileCell(opsURL string, d time.Duration, file string) func() {
+	return func() {
+		secs := int((d + time.Second - 1) / time.Second)
+		go func() {
+			err := func() error {
+				resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", opsURL, secs))
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("profile: %s", resp.Status)
+				}
+				f, err := os.Create(file)
+				if err != nil {
+					return err
+				}
+				if _, err := io.Copy(f, resp.Body); err != nil {
+					f.Close()
+					return err
+				}
+				return f.Close()
+			}()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "s3bench: s3gate profile %s: %v\n", file, err)
+			}
+		}()
+	}
 }

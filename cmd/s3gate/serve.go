@@ -130,7 +130,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		{Handler: gateway.OpsHandler(reg, map[string]gateway.HealthCheck{
 			"backend": func(ctx context.Context) error { _, err := backend.ListBuckets(ctx); return err },
 			"catalog": cat.Ping,
-		}), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
+		}, cfg.Pprof), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
 	}
 	errc := make(chan error, len(servers))
 	for i, ln := range []net.Listener{s3ln, opsln} {
