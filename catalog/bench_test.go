@@ -23,8 +23,8 @@ func BenchmarkGetBucket(b *testing.B) {
 		{"cached-parallel", time.Minute, true},
 	}
 	for _, db := range testDBs {
-		b.Run(db.name, func(b *testing.B) {
-			dsn := db.fresh(b)
+		b.Run(db.Name, func(b *testing.B) {
+			dsn := db.Fresh(b)
 			ctx := context.Background()
 			for _, m := range modes {
 				c := openT(b, dsn, CacheTTL(m.ttl))

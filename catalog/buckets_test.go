@@ -22,7 +22,7 @@ func TestBuckets(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
 		for _, cacheTTL := range []time.Duration{0, time.Minute} {
 			t.Run(fmt.Sprintf("cache=%v", cacheTTL), func(t *testing.T) {
-				c := openT(t, db.fresh(t), CacheTTL(cacheTTL))
+				c := openT(t, db.Fresh(t), CacheTTL(cacheTTL))
 				ctx := testCtx(t)
 				getIs := func(name string, want Bucket) func() error {
 					return func() error {
@@ -102,7 +102,7 @@ func matches(err, want error) bool {
 
 func TestCreateBucketSetsCreated(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
-		c := openT(t, db.fresh(t))
+		c := openT(t, db.Fresh(t))
 		ctx := testCtx(t)
 		before := time.Now().Add(-time.Second)
 		if err := c.CreateBucket(ctx, Bucket{Name: "b"}); err != nil {
@@ -124,8 +124,8 @@ func TestCreateBucketSetsCreated(t *testing.T) {
 func TestListBucketsByteOrder(t *testing.T) {
 	names := []string{"Upper", "a-b", "a.b", "a0", "ab", "b", "z", "zz-1"} // byte order
 	eachDB(t, func(t *testing.T, db testDB) {
-		dsn := db.fresh
-		if db.name == "postgres" {
+		dsn := db.Fresh
+		if db.Name == "postgres" {
 			dsn = func(t testing.TB) string {
 				return freshPostgresWith(t, "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'")
 			}
@@ -156,7 +156,7 @@ func TestListBucketsByteOrder(t *testing.T) {
 func TestConcurrentCreateBucket(t *testing.T) {
 	const perCatalog = 8
 	eachDB(t, func(t *testing.T, db testDB) {
-		dsn := db.fresh(t)
+		dsn := db.Fresh(t)
 		cats := []*Catalog{openT(t, dsn), openT(t, dsn)}
 		ctx := testCtx(t)
 		for round := range 5 {
@@ -194,7 +194,7 @@ func TestConcurrentCreateBucket(t *testing.T) {
 // database that has its cache off.
 func TestSecondCatalogSeesWrites(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
-		dsn := db.fresh(t)
+		dsn := db.Fresh(t)
 		a, b := openT(t, dsn), openT(t, dsn, CacheTTL(0))
 		ctx := testCtx(t)
 		if err := a.CreateBucket(ctx, Bucket{Name: "shared"}); err != nil {

@@ -88,7 +88,7 @@ func TestBucketCache(t *testing.T) {
 // sees this Catalog's own writes at once, and another's after the TTL.
 func TestGetBucketCache(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
-		dsn := db.fresh(t)
+		dsn := db.Fresh(t)
 		clock := &fakeClock{t: time.Now()}
 		a := openT(t, dsn, CacheTTL(time.Second))
 		a.cache.now = clock.now

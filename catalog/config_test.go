@@ -18,7 +18,7 @@ func TestBucketCORS(t *testing.T) {
 	other := []CORSRule{{ID: "only", AllowedOrigins: []string{"https://x"}, AllowedMethods: []string{"POST"}}}
 
 	eachDB(t, func(t *testing.T, db testDB) {
-		c := openT(t, db.fresh(t))
+		c := openT(t, db.Fresh(t))
 		ctx := testCtx(t)
 		getIs := func(want []CORSRule) func() error {
 			return func() error {
@@ -67,7 +67,7 @@ func TestBucketTagging(t *testing.T) {
 	other := map[string]string{"env": "dev"}
 
 	eachDB(t, func(t *testing.T, db testDB) {
-		c := openT(t, db.fresh(t))
+		c := openT(t, db.Fresh(t))
 		ctx := testCtx(t)
 		getIs := func(want map[string]string) func() error {
 			return func() error {
@@ -117,7 +117,7 @@ func TestBucketTagging(t *testing.T) {
 func TestConcurrentPutBucketTagging(t *testing.T) {
 	const writers = 8
 	eachDB(t, func(t *testing.T, db testDB) {
-		dsn := db.fresh(t)
+		dsn := db.Fresh(t)
 		cats := []*Catalog{openT(t, dsn), openT(t, dsn)}
 		ctx := testCtx(t)
 		if err := cats[0].CreateBucket(ctx, Bucket{Name: "b"}); err != nil {

@@ -1,5 +1,6 @@
 // Package catalog is s3gate's own record store, "the catalogue": bucket state
-// now, and later access keys, object metadata and audit records.
+// and access keys (their secrets sealed; see identity/keystore) now, and
+// later object metadata and audit records.
 //
 // One schema, two databases. In the embedded shape the catalogue is a SQLite
 // file in the data directory (pure-Go driver, WAL mode, one writer connection

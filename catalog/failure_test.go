@@ -15,7 +15,7 @@ import (
 // Every method gives up on a cancelled context.
 func TestCancelledContext(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
-		c := openT(t, db.fresh(t), CacheTTL(time.Minute))
+		c := openT(t, db.Fresh(t), CacheTTL(time.Minute))
 		if err := c.CreateBucket(testCtx(t), Bucket{Name: "b"}); err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func TestCancelledContext(t *testing.T) {
 				t.Errorf("%s: err = %v, want context.Canceled", name, err)
 			}
 		}
-		if _, err := Open(ctx, db.fresh(t)); !errors.Is(err, context.Canceled) {
+		if _, err := Open(ctx, db.Fresh(t)); !errors.Is(err, context.Canceled) {
 			t.Errorf("Open: err = %v, want context.Canceled", err)
 		}
 		// Nothing was written.
@@ -55,7 +55,7 @@ func TestCancelledContext(t *testing.T) {
 // A write stuck behind another writer returns when its deadline passes.
 func TestDeadlineWhileBlocked(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
-		dsn := db.fresh(t)
+		dsn := db.Fresh(t)
 		blocker, c := openT(t, dsn), openT(t, dsn)
 		ctx := testCtx(t)
 		// An uncommitted insert of the same name: PostgreSQL makes the second

@@ -62,7 +62,7 @@ func wantAllApplied(t *testing.T, c *Catalog) {
 
 func TestMigrations(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
-		dsn := db.fresh(t)
+		dsn := db.Fresh(t)
 		ctx := testCtx(t)
 
 		c := openT(t, dsn)
@@ -106,11 +106,11 @@ func TestConcurrentOpen(t *testing.T) {
 	const openers = 4
 	eachDB(t, func(t *testing.T, db testDB) {
 		rounds := 3 // a fresh PostgreSQL database costs ~0.1 s
-		if db.name == "sqlite" {
+		if db.Name == "sqlite" {
 			rounds = 20 // cheap, and the race it looks for is rare
 		}
 		for round := range rounds {
-			dsn := db.fresh(t)
+			dsn := db.Fresh(t)
 			ctx := testCtx(t)
 			var wg sync.WaitGroup
 			start := make(chan struct{})

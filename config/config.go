@@ -24,7 +24,7 @@ import (
 type Config struct {
 	DataDir   string   `name:"data-dir" default:"./data" help:"Directory for object data and s3gate's own state."`
 	Listen    string   `default:"127.0.0.1:9000" help:"Address of the S3 API listener (host:port)."`
-	OpsListen string   `name:"ops-listen" default:"127.0.0.1:9001" help:"Address of the operations listener: /health and /metrics."`
+	OpsListen string   `name:"ops-listen" default:"127.0.0.1:9001" help:"Address of the operations listener: /health, /metrics and the admin API (/api/v1/)."`
 	Pprof     bool     `help:"Serve Go's profiler (/debug/pprof/) on the operations listener."`
 	Region    string   `default:"us-east-1" help:"Region s3gate answers as; SigV4 scopes must name it."`
 	Domain    []string `help:"Domain(s) for virtual-hosted-style requests (bucket.DOMAIN); path-style always works."`
@@ -40,7 +40,10 @@ type Config struct {
 	// sections, not from flags.
 	Storage Storage `kong:"-"`
 
-	Catalog   Catalog   `embed:"" prefix:"catalog-"`
+	Catalog  Catalog  `embed:"" prefix:"catalog-"`
+	Identity Identity `embed:"" prefix:"identity-"`
+	// Auth is read from the config file's jwt and sts sections.
+	Auth      Auth      `kong:"-"`
 	Multipart Multipart `embed:"" prefix:"multipart-"`
 }
 
@@ -165,6 +168,15 @@ func (c *Config) Validate() error {
 	if err := c.Storage.Validate(c.DefaultBackend); err != nil {
 		return err
 	}
+	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
+	if c.Identity.MasterKey != "" && c.Identity.MasterKeyFile != "" {
+		return settingError("identity-master-key", "set the master key or identity.master_key_file (S3GATE_IDENTITY_MASTER_KEY_FILE), not both")
+	}
+	if c.Identity.KeyRefresh < 0 {
+		return settingError("identity-key-refresh", "must be a positive duration (like 10s)")
+	}
 	if c.HTTP.BodyIdleTimeout <= 0 {
 		return settingError("http-body-idle-timeout", "must be a positive duration (like 20s)")
 	}
@@ -197,7 +209,7 @@ func settingError(flag, msg string) error {
 }
 
 // groups are the flag prefixes that are YAML sections.
-var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart"}
+var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart", "identity"}
 
 // YAMLKey is the dotted YAML path of a flag: http-idle-timeout ->
 // http.idle_timeout.

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -57,41 +59,54 @@ type BucketRoute struct {
 // DefaultFS is the name of the filesystem backend in data_dir.
 const DefaultFS = "fs"
 
-// storageKeys are the YAML file's sections LoadStorage reads; the flag
-// resolver leaves them alone.
-var storageKeys = map[string]bool{"backends": true, "buckets": true}
+// storageKeys are the YAML file's sections LoadStorage reads.
+var storageKeys = []string{"backends", "buckets"}
 
 // LoadStorage reads the storage sections of the YAML file at path ("" for
 // none). Unknown keys are errors.
 func LoadStorage(path string) (Storage, error) {
 	var st Storage
+	err := decodeSections(path, storageKeys, &st)
+	return st, err
+}
+
+// structured reports whether a top-level key of the YAML file is one of
+// the sections decoded as a whole (lists of structured entries do not fit
+// flags); the flag resolver leaves them alone.
+func structured(key string) bool {
+	return slices.Contains(storageKeys, key) || slices.Contains(authKeys, key)
+}
+
+// decodeSections decodes the named top-level sections of the YAML file at
+// path into out, refusing unknown keys.
+func decodeSections(path string, keys []string, out any) error {
 	if path == "" {
-		return st, nil
+		return nil
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return st, fmt.Errorf("config file: %w", err)
+		return fmt.Errorf("config file: %w", err)
 	}
 	var doc map[string]yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return st, fmt.Errorf("config file: %w", err)
+		return fmt.Errorf("config file: %w", err)
 	}
 	part := map[string]yaml.Node{}
-	for k := range storageKeys {
+	for _, k := range keys {
 		if n, ok := doc[k]; ok {
 			part[k] = n
 		}
 	}
 	b, err := yaml.Marshal(part)
 	if err != nil {
-		return st, err
+		return err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&st); err != nil && err.Error() != "EOF" {
-		return st, fmt.Errorf("config file: backends/buckets: %w", err)
+	if err := dec.Decode(out); err != nil && err.Error() != "EOF" {
+		return fmt.Errorf("config file: %s: %w", strings.Join(keys, "/"), err)
 	}
-	return st, nil
+	return nil
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -34,8 +34,8 @@ type yamlResolver struct {
 // flatten turns {http: {idle_timeout: 5s}} into {"http-idle-timeout": "5s"}.
 func flatten(prefix string, m map[string]any, out map[string]any) error {
 	for k, v := range m {
-		if prefix == "" && storageKeys[k] {
-			continue // structured sections: LoadStorage reads them
+		if prefix == "" && structured(k) {
+			continue // LoadStorage and LoadAuth read these
 		}
 		name := strings.ReplaceAll(k, "_", "-")
 		if prefix != "" {
@@ -56,6 +56,9 @@ func flatten(prefix string, m map[string]any, out map[string]any) error {
 }
 
 func (y *yamlResolver) Resolve(_ *kong.Context, _ *kong.Path, flag *kong.Flag) (any, error) {
+	if len(flag.Envs) == 0 {
+		return nil, nil // a command's own argument (keys create --user), not a setting
+	}
 	for _, env := range flag.Envs {
 		if _, set := os.LookupEnv(env); set {
 			return nil, nil
@@ -81,7 +84,9 @@ func (y *yamlResolver) Validate(app *kong.Application) error {
 	var walk func(n *kong.Node)
 	walk = func(n *kong.Node) {
 		for _, f := range n.Flags {
-			known[f.Name] = true
+			if len(f.Envs) > 0 {
+				known[f.Name] = true
+			}
 		}
 		for _, c := range n.Children {
 			walk(c)

@@ -1,15 +1,14 @@
 package conformance
 
 import (
-	"context"
 	"errors"
+	"github.com/s3gate/s3gate/catalog/catalogtest"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -17,45 +16,15 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// postgresAdminURL is a PostgreSQL the test may create databases in.
-func postgresAdminURL() string {
-	if u := os.Getenv("S3GATE_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
-
-// freshDatabase creates an empty database for one test and drops it after;
-// it returns its URL.
-func freshDatabase(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, postgresAdminURL())
-	if err != nil {
-		missingTool(t, "PostgreSQL (S3GATE_TEST_POSTGRES_URL)", err)
-	}
-	name := "s3gate_conf_" + randomHex(6)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close(ctx)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		admin.Close(ctx)
-	})
-	return strings.Replace(postgresAdminURL(), "/postgres?", "/"+name+"?", 1)
-}
-
 // TestPostgresCatalogue: with catalog.dsn set, s3gate keeps its bucket
 // records, CORS rules and tags in PostgreSQL, and they survive a restart.
 func TestPostgresCatalogue(t *testing.T) {
 	t.Parallel()
-	dsn := freshDatabase(t)
+	dsn := catalogtest.FreshPostgres(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
-	first := startServerOpts(t, serverOptions{DataDir: dataDir, Args: []string{"--catalog-dsn", dsn}})
+	// Replicas sharing a PostgreSQL catalogue share a master key.
+	masterKey := randomHex(32)
+	first := startServerOpts(t, serverOptions{DataDir: dataDir, Args: []string{"--catalog-dsn", dsn, "--identity-master-key", masterKey}})
 	c := first.client()
 	ctx := testContext(t)
 	bucket := newBucketName(t)
@@ -77,7 +46,7 @@ func TestPostgresCatalogue(t *testing.T) {
 	if err != nil || owner != "root" {
 		t.Fatalf("bucket record in PostgreSQL: owner %q, %v", owner, err)
 	}
-	second := startServerOpts(t, serverOptions{DataDir: dataDir, Args: []string{"--catalog-dsn", dsn}})
+	second := startServerOpts(t, serverOptions{DataDir: dataDir, Args: []string{"--catalog-dsn", dsn, "--identity-master-key", masterKey}})
 	c = second.client()
 	tags, err := c.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: aws.String(bucket)})
 	if err != nil || len(tags.TagSet) != 1 || aws.ToString(tags.TagSet[0].Value) != "storage" {

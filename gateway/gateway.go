@@ -69,6 +69,12 @@ type Options struct {
 	Registry prometheus.Registerer
 	// Now is the clock (tests move it); nil means time.Now.
 	Now func() time.Time
+
+	// Tokens verifies bearer tokens; nil refuses them.
+	Tokens TokenVerifier
+	// Sessions answers AssumeRoleWithWebIdentity and opens the temporary
+	// credentials it issues; nil refuses session tokens.
+	Sessions Sessions
 }
 
 // Gateway serves the S3 API over one backend.

@@ -272,7 +272,8 @@ func TestHostileAuth(t *testing.T) {
 			}
 			return resp
 		}, status: 400, code: "AuthorizationHeaderMalformed"},
-		{name: "Authorization scheme unknown", r: req{method: "PUT", path: objPath, body: body, anonymous: true, header: map[string]string{"Authorization": "Bearer not-a-token"}}, status: 400, code: "InvalidRequest"},
+		{name: "Authorization scheme unknown", r: req{method: "PUT", path: objPath, body: body, anonymous: true, header: map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}}, status: 400, code: "InvalidRequest"},
+		{name: "bearer token without issuers", r: req{method: "PUT", path: objPath, body: body, anonymous: true, header: map[string]string{"Authorization": "Bearer not-a-token"}}, status: 400, code: "InvalidToken"},
 		{name: "Authorization without components", r: req{method: "PUT", path: objPath, body: body, anonymous: true, header: map[string]string{"Authorization": "AWS4-HMAC-SHA256"}}, status: 400, code: "AuthorizationHeaderMalformed"},
 		{name: "Authorization signature edited", send: func(t *testing.T, h *hostileEnv) *http.Response {
 			hr, _ := http.NewRequest("DELETE", h.url+objPath, nil)

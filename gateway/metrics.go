@@ -11,12 +11,13 @@ import (
 // metrics are the gateway's Prometheus series, registered on the registry
 // the caller gives (never the global one).
 type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	bytesIn  *prometheus.CounterVec
-	bytesOut *prometheus.CounterVec
-	inflight prometheus.Gauge
-	rejected prometheus.Counter
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	bytesIn      *prometheus.CounterVec
+	bytesOut     *prometheus.CounterVec
+	inflight     prometheus.Gauge
+	rejected     prometheus.Counter
+	authFailures *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,6 +44,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "s3gate_requests_in_flight",
 			Help: "S3 requests being served.",
 		}),
+		authFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "s3gate_auth_failures_total",
+			Help: "Requests whose authentication failed, by how they tried (sigv4, presigned, sts, jwt, anonymous) and the S3 error code.",
+		}, []string{"auth", "code"}),
 		rejected: f.NewCounter(prometheus.CounterOpts{
 			Name: "s3gate_requests_rejected_total",
 			Help: "Requests answered SlowDown because the concurrency cap was reached.",

@@ -58,6 +58,14 @@ func (g *Gateway) checkHeaderLimits(r *http.Request) error {
 // log line with the request id. http.ErrAbortHandler passes through: it is
 // how a handler aborts a response it can no longer complete.
 func (g *Gateway) recover(next http.Handler) http.Handler {
+	return g.recoverWith(next, func(w http.ResponseWriter, r *http.Request) {
+		g.writeError(w, r, errors.New("panic"))
+	})
+}
+
+// recoverWith is recover with the error answer written by internalError
+// (the admin API answers in JSON).
+func (g *Gateway) recoverWith(next http.Handler, internalError func(http.ResponseWriter, *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			v := recover()
@@ -72,7 +80,7 @@ func (g *Gateway) recover(next http.Handler) http.Handler {
 			if rec, ok := w.(*recorder); ok && rec.status != 0 {
 				panic(http.ErrAbortHandler)
 			}
-			g.writeError(w, r, errors.New("panic"))
+			internalError(w, r)
 		}()
 		next.ServeHTTP(w, r)
 	})

@@ -20,9 +20,13 @@ type HealthCheck func(context.Context) error
 // answers: 200, else 503 naming the ones that do not) and /metrics
 // (Prometheus). Neither needs credentials; keep the listener off public
 // interfaces. withPprof adds Go's profiler under /debug/pprof/, for
-// measuring s3gate under load.
-func OpsHandler(reg *prometheus.Registry, checks map[string]HealthCheck, withPprof bool) http.Handler {
+// measuring s3gate under load. A non-nil admin (Gateway.AdminHandler) is
+// mounted at /api/; it authenticates every request itself.
+func OpsHandler(reg *prometheus.Registry, checks map[string]HealthCheck, withPprof bool, admin http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if admin != nil {
+		mux.Handle("/api/", admin)
+	}
 	if withPprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

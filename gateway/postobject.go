@@ -44,6 +44,7 @@ func (g *Gateway) postObject(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer file.Close()
 
+	st.securityToken = fields["x-amz-security-token"]
 	res, err := g.verifier.VerifyPOST(r.Context(), sigv4.POSTForm{
 		Algorithm:     fields["x-amz-algorithm"],
 		Credential:    fields["x-amz-credential"],
@@ -52,10 +53,16 @@ func (g *Gateway) postObject(w http.ResponseWriter, r *http.Request) error {
 		Policy:        fields["policy"],
 		SecurityToken: fields["x-amz-security-token"],
 	})
+	if st.authErr != nil {
+		return st.authErr
+	}
 	if err != nil {
 		return err
 	}
 	st.auth, st.accessKey, st.authKind = res, res.AccessKey, identity.AuthSigV4
+	if st.securityToken != "" {
+		st.authKind = identity.AuthSTS
+	}
 	policy, err := parsePostPolicy(fields["policy"])
 	if err != nil {
 		return err

@@ -28,6 +28,10 @@ type request struct {
 	accessKey string
 	principal *identity.Principal
 	auth      *sigv4.Result
+	// securityToken is the session token of temporary credentials;
+	// authErr, the verdict on it when it does not open.
+	securityToken string
+	authErr       error
 
 	// checksum is the algorithm verified on an upload, checksumFrom where
 	// its expected value came from (header, trailer, default).

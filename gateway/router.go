@@ -5,6 +5,8 @@ import (
 	"net/url"
 
 	"github.com/gorilla/mux"
+
+	"github.com/s3gate/s3gate/identity/sts"
 )
 
 // route is one S3 operation at one level (service, bucket or object): the
@@ -18,9 +20,9 @@ type route struct {
 
 // formAuthenticated are the operations that are not authenticated before
 // their handler runs: a form upload's credentials are fields of the form,
-// which its handler reads first, and a CORS preflight has none (browsers
-// send none). Every other operation is authenticated first.
-var formAuthenticated = map[string]bool{"PostObject": true, "PreflightRequest": true}
+// which its handler reads first, a CORS preflight has none (browsers send
+// none), and AssumeRoleWithWebIdentity carries a token instead. Every other operation is authenticated first.
+var formAuthenticated = map[string]bool{"PostObject": true, "PreflightRequest": true, "AssumeRoleWithWebIdentity": true}
 
 // q matches requests that carry query parameter name (S3's subresources).
 func q(name string) func(*http.Request) bool {
@@ -197,7 +199,12 @@ func (g *Gateway) routes(r *mux.Router) {
 		g.register(host, "/", g.bucketRoutes())
 		g.register(host, "/{key:.+}", g.objectRoutes())
 	}
-	g.register(r, "/", map[string][]route{http.MethodGet: {{"ListBuckets", nil, g.listBuckets}}})
+	g.register(r, "/", map[string][]route{
+		// STS shares the endpoint, as AWS's clients expect of an S3 service
+		// configured as their STS endpoint: an unsigned form POST to /.
+		http.MethodGet:  {{"AssumeRoleWithWebIdentity", sts.IsRequest, g.assumeRole}, {"ListBuckets", nil, g.listBuckets}},
+		http.MethodPost: {{"AssumeRoleWithWebIdentity", sts.IsRequest, g.assumeRole}},
+	})
 	g.register(r, "/{bucket:[^/]+}{slash:/?}", g.bucketRoutes())
 	g.register(r, "/{bucket:[^/]+}/{key:.+}", g.objectRoutes())
 	r.NotFoundHandler = g.op("Unknown", g.methodNotAllowed)
@@ -285,6 +292,16 @@ func unescape(s string) string {
 		return u
 	}
 	return s
+}
+
+// assumeRole is STS's AssumeRoleWithWebIdentity, which writes its own
+// answers (STS documents, not S3's).
+func (g *Gateway) assumeRole(w http.ResponseWriter, r *http.Request) error {
+	if g.opts.Sessions == nil {
+		return s3Error("NotImplemented", "AssumeRoleWithWebIdentity is not configured (no sts roles).")
+	}
+	g.opts.Sessions.ServeHTTP(w, r)
+	return nil
 }
 
 func (g *Gateway) notImplemented(w http.ResponseWriter, r *http.Request) error {

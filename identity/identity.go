@@ -5,7 +5,9 @@ package identity
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
+	"time"
 )
 
 // AuthKind says how a request proved its identity. The policy engine sees it
@@ -30,6 +32,21 @@ type Principal struct {
 	Claims      map[string]any
 }
 
+// VerifiedToken is a bearer token (a JWT) that passed verification: its
+// signature, issuer, audience and validity period were checked and its
+// claims mapped onto a principal.
+type VerifiedToken struct {
+	// Principal comes from the issuer's claim mapping; its Claims hold
+	// every claim of the token.
+	Principal Principal
+	// Issuer is the name of the configured issuer that accepted the token.
+	Issuer string
+	// Subject is the token's "sub" claim.
+	Subject string
+	// ExpiresAt is the token's "exp" claim.
+	ExpiresAt time.Time
+}
+
 // RoleAdmin is the role that may administer s3gate itself.
 const RoleAdmin = "admin"
 
@@ -38,6 +55,20 @@ type AccessKey struct {
 	ID        string
 	Secret    string
 	Principal Principal
+}
+
+// String names the key and its principal, never its secret: a key printed
+// with %v, or logged, must not leak it.
+func (k AccessKey) String() string {
+	return "access key " + k.ID + " of " + k.Principal.ID
+}
+
+// GoString is String, for %#v.
+func (k AccessKey) GoString() string { return k.String() }
+
+// LogValue keeps the secret out of structured logs.
+func (k AccessKey) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", k.ID), slog.String("principal", k.Principal.ID))
 }
 
 // ErrUnknownKey is returned for an access key id that does not exist (or no

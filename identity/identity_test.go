@@ -1,8 +1,11 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,11 +54,25 @@ func TestKeysLookup(t *testing.T) {
 }
 
 func TestRandomStringAlphabet(t *testing.T) {
-	s := randomString(1000, "ab")
+	s := RandomString(1000, "ab")
 	if len(s) != 1000 || strings.Trim(s, "ab") != "" {
-		t.Fatal("randomString left its alphabet")
+		t.Fatal("RandomString left its alphabet")
 	}
 	if a := strings.Count(s, "a"); a < 400 || a > 600 {
-		t.Fatalf("randomString is biased: %d of 1000", a)
+		t.Fatalf("RandomString is biased: %d of 1000", a)
+	}
+}
+
+func TestAccessKeyNeverPrintsSecret(t *testing.T) {
+	k := AccessKey{ID: "AKPRINT", Secret: "very-secret-value", Principal: Principal{ID: "alice"}}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("key", "key", k)
+	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s", k, k, k, k), logged.String()} {
+		if strings.Contains(s, k.Secret) {
+			t.Errorf("secret printed: %s", s)
+		}
+		if !strings.Contains(s, "AKPRINT") {
+			t.Errorf("key id missing: %s", s)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +40,7 @@ func LoadOrCreateRoot(dataDir string) (key AccessKey, created bool, err error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return AccessKey{}, false, err
 	}
-	rf := rootFile{AccessKeyID: randomString(20, upperAlnum), SecretAccessKey: randomString(40, secretChars)}
+	rf := rootFile{AccessKeyID: NewKeyID("", 20), SecretAccessKey: NewSecret()}
 	b, _ = json.MarshalIndent(rf, "", "  ")
 	// O_EXCL: two processes racing on a fresh data dir must not both win.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -62,26 +61,4 @@ func LoadOrCreateRoot(dataDir string) (key AccessKey, created bool, err error) {
 		return AccessKey{}, false, err
 	}
 	return AccessKey{ID: rf.AccessKeyID, Secret: rf.SecretAccessKey, Principal: RootPrincipal()}, true, nil
-}
-
-const (
-	upperAlnum  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	secretChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-)
-
-// randomString draws n characters uniformly from alphabet using
-// crypto/rand (rejection sampling keeps the distribution uniform).
-func randomString(n int, alphabet string) string {
-	out := make([]byte, 0, n)
-	limit := 256 - 256%len(alphabet)
-	buf := make([]byte, 64)
-	for len(out) < n {
-		rand.Read(buf)
-		for _, b := range buf {
-			if int(b) < limit && len(out) < n {
-				out = append(out, alphabet[int(b)%len(alphabet)])
-			}
-		}
-	}
-	return string(out)
 }

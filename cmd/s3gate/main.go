@@ -1,6 +1,7 @@
 // Command s3gate is an S3-compatible object gateway.
 //
 //	s3gate serve [flags]     run the gateway (see s3gate serve --help)
+//	s3gate keys COMMAND      administer access keys (see s3gate keys --help)
 package main
 
 import (
@@ -18,6 +19,7 @@ var version = "dev"
 type cli struct {
 	Version kong.VersionFlag `env:"-" help:"Print the version and exit."`
 	Serve   serveCmd         `cmd:"" help:"Run the S3 gateway. In the YAML file a flag is a key, and a flag with a group prefix is a key in that group's section: --listen is listen, --http-idle-timeout is http: {idle_timeout: ...}."`
+	Keys    keysCmd          `cmd:"" help:"Create, list, disable, enable and delete access keys in the catalogue, with serve's configuration."`
 }
 
 // options are the parser's settings, shared by main and the tests.

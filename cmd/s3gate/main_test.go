@@ -118,6 +118,8 @@ func TestInvalidConfigurationNamesTheSetting(t *testing.T) {
 		{"bad domain", nil, []string{"--domain", "Not A Domain"}, []string{"domain"}},
 		{"unknown yaml key", nil, []string{"--config", writeFile(t, "lisen: 127.0.0.1:1\n")}, []string{"unknown setting", "lisen"}},
 		{"unknown yaml section key", nil, []string{"--config", writeFile(t, "http:\n  idle: 1s\n")}, []string{"unknown setting", "http.idle"}},
+		// A command's own arguments are not settings: the file cannot set them.
+		{"command argument in yaml", nil, []string{"--config", writeFile(t, "user: mallory\nroles: [admin]\n")}, []string{"unknown setting", "roles", "user"}},
 		{"bad yaml", nil, []string{"--config", writeFile(t, "listen: [\n")}, []string{"config file"}},
 	}
 	for _, c := range cases {

@@ -38,6 +38,9 @@ func (s *serveCmd) Validate() error {
 		return err
 	}
 	s.Config.Storage = st
+	if s.Config.Auth, err = config.LoadAuth(string(s.ConfigFile)); err != nil {
+		return err
+	}
 	return s.Config.Validate()
 }
 
@@ -75,9 +78,22 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	defer cat.Close()
 
+	keyring, err := openKeyring(cfg, log)
+	if err != nil {
+		return err
+	}
+	keys, err := openKeys(cfg, cat, keyring, root)
+	if err != nil {
+		return err
+	}
+	tokens, sessions, err := openTokens(ctx, cfg, keyring, log)
+	if err != nil {
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gw := gateway.New(backend, cat, identity.NewKeys(root), gateway.Options{
+	opts := gateway.Options{
 		Region:          cfg.Region,
 		Domains:         cfg.Domain,
 		MaxRequests:     cfg.HTTP.MaxRequests,
@@ -86,7 +102,17 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		AccessLog:       cfg.Log.Access,
 		Logger:          log,
 		Registry:        reg,
-	})
+	}
+	if tokens != nil {
+		opts.Tokens = tokens
+		if err := tokens.Prefetch(ctx); err != nil {
+			log.Warn("a token issuer's keys could not be fetched at start; tokens from it fail until they can", "err", err)
+		}
+	}
+	if sessions != nil {
+		opts.Sessions = sessions
+	}
+	gw := gateway.New(backend, cat, keys, opts)
 
 	if n, err := gw.AdoptBuckets(ctx, root.Principal); err != nil {
 		return fmt.Errorf("recording the backend's buckets in the catalogue: %w", err)
@@ -130,7 +156,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		{Handler: gateway.OpsHandler(reg, map[string]gateway.HealthCheck{
 			"backend": func(ctx context.Context) error { _, err := backend.ListBuckets(ctx); return err },
 			"catalog": cat.Ping,
-		}, cfg.Pprof), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
+		}, cfg.Pprof, gw.AdminHandler(keys)), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes, ErrorLog: errLog},
 	}
 	errc := make(chan error, len(servers))
 	for i, ln := range []net.Listener{s3ln, opsln} {
