@@ -42,6 +42,7 @@ type Config struct {
 
 	Catalog  Catalog  `embed:"" prefix:"catalog-"`
 	Identity Identity `embed:"" prefix:"identity-"`
+	Policy   Policy   `embed:"" prefix:"policy-"`
 	// Auth is read from the config file's jwt and sts sections.
 	Auth      Auth      `kong:"-"`
 	Multipart Multipart `embed:"" prefix:"multipart-"`
@@ -102,6 +103,13 @@ func (t TLS) LoadKeyPair() (tls.Certificate, error) {
 // rules and tags).
 type Catalog struct {
 	DSN string `name:"dsn" help:"PostgreSQL URL (postgres://user@host:5432/db) for the catalogue; empty keeps it in SQLite in the data dir."`
+}
+
+// Policy says which policy judges requests.
+type Policy struct {
+	Dir          string        `name:"dir" placeholder:"DIR" help:"Directory of .rego modules and .json/.yaml data that judge every request; empty uses the built-in role policy (admin, writer, reader)."`
+	PollInterval time.Duration `name:"poll-interval" default:"2s" help:"How often policy-dir is checked for changes (SIGHUP reloads at once)."`
+	CacheTTL     time.Duration `name:"cache-ttl" default:"1s" help:"How long an identical decision is reused; 0 turns the decision cache off."`
 }
 
 // Multipart configures multipart uploads.
@@ -174,6 +182,9 @@ func (c *Config) Validate() error {
 	if c.Identity.MasterKey != "" && c.Identity.MasterKeyFile != "" {
 		return settingError("identity-master-key", "set the master key or identity.master_key_file (S3GATE_IDENTITY_MASTER_KEY_FILE), not both")
 	}
+	if c.Policy.PollInterval < 0 || c.Policy.CacheTTL < 0 {
+		return settingError("policy-poll-interval", "policy.poll_interval and policy.cache_ttl must not be negative")
+	}
 	if c.Identity.KeyRefresh < 0 {
 		return settingError("identity-key-refresh", "must be a positive duration (like 10s)")
 	}
@@ -209,7 +220,7 @@ func settingError(flag, msg string) error {
 }
 
 // groups are the flag prefixes that are YAML sections.
-var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart", "identity"}
+var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart", "identity", "policy"}
 
 // YAMLKey is the dotted YAML path of a flag: http-idle-timeout ->
 // http.idle_timeout.

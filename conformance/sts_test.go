@@ -11,6 +11,18 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// corpIssuer is the config file's jwt section for issuer "corp", whose
+// tokens tests sign with secret (HS256).
+func corpIssuer(secret string) string {
+	return `jwt:
+  issuers:
+    - name: corp
+      issuer: https://idp.s3gate.test/
+      audiences: [s3gate]
+      hmac_secret: "` + secret + `"
+`
+}
+
 // TestAWSCLIWebIdentity: a user with a token from an identity provider
 // gets temporary credentials with `aws sts assume-role-with-web-identity`
 // and uses them with `aws s3 cp`, as they would against AWS.
@@ -19,13 +31,7 @@ func TestAWSCLIWebIdentity(t *testing.T) {
 	awsBin := requireTool(t, "aws")
 	secret := randomHex(32)
 	cfg := filepath.Join(t.TempDir(), "s3gate.yaml")
-	writeFile(t, cfg, []byte(`jwt:
-  issuers:
-    - name: corp
-      issuer: https://idp.s3gate.test/
-      audiences: [s3gate]
-      hmac_secret: "`+secret+`"
-sts:
+	writeFile(t, cfg, []byte(corpIssuer(secret)+`sts:
   roles:
     - name: uploader
       issuers: [corp]

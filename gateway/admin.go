@@ -164,10 +164,11 @@ func (g *Gateway) AdminHandler(keys KeyAdmin) http.Handler {
 }
 
 // op wraps an admin operation: it names the operation for the log and
-// metrics, authenticates the request, requires the admin role and renders
+// metrics, authenticates and authorizes the request and renders
 // the error the handler returns. Unknown routes are authenticated too, so
 // that an anonymous caller learns nothing about them.
 func (a *admin) op(name string, h adminFunc) http.Handler {
+	a.g.ops[name] = true
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := requestState(r.Context())
 		st.op = name
@@ -175,14 +176,28 @@ func (a *admin) op(name string, h adminFunc) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
-		if st.principal == nil || !slices.Contains(st.principal.Roles, identity.RoleAdmin) {
-			a.writeError(w, r, &adminError{http.StatusForbidden, "AccessDenied", "Access Denied: the admin API requires a principal with the admin role."})
+		if err := a.authorize(r, name); err != nil {
+			a.writeError(w, r, err)
 			return
 		}
 		if err := h(w, r); err != nil {
 			a.writeError(w, r, err)
 		}
 	})
+}
+
+// authorize judges an admin operation by its s3gate:* action when a policy
+// is configured; without one, only the admin role may use the API.
+// Unknown routes need only authentication: they answer 404 or 405.
+func (a *admin) authorize(r *http.Request, op string) error {
+	st := requestState(r.Context())
+	if a.g.opts.Authorizer != nil {
+		return a.g.authorize(r, op)
+	}
+	if st.principal == nil || !slices.Contains(st.principal.Roles, identity.RoleAdmin) {
+		return &adminError{http.StatusForbidden, "AccessDenied", "Access Denied: the admin API requires a principal with the admin role."}
+	}
+	return nil
 }
 
 func (a *admin) createKey(w http.ResponseWriter, r *http.Request) error {

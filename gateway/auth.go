@@ -59,7 +59,13 @@ func (g *Gateway) identify(r *http.Request) error {
 		return st.authErr // the key lookup's verdict on a session token
 	case errors.Is(err, sigv4.ErrNoAuth):
 		st.authKind = identity.AuthAnonymous
-		return s3Error("AccessDenied")
+		if g.opts.Authorizer == nil {
+			return s3Error("AccessDenied")
+		}
+		// The policy decides what anonymous callers may do (a public-read
+		// bucket); by default, nothing.
+		st.auth, err = unsignedResult(r)
+		return err
 	case err != nil:
 		return err
 	case st.securityToken != "" && res.SecurityToken != st.securityToken:

@@ -12,13 +12,14 @@ import (
 	"github.com/s3gate/s3gate/backends/fs"
 	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/identity"
+	"github.com/s3gate/s3gate/policy"
 )
 
 // benchGateway is a Gateway over an fs backend holding bucket "bench" with a
 // 4 KiB object "k", called in process: the benchmarks measure the
 // gateway's own cost per request (routing, authentication, headers, access
 // log and metrics), not the network's.
-func benchGateway(b *testing.B) *Gateway {
+func benchGateway(b *testing.B, authz Authorizer) *Gateway {
 	b.Helper()
 	store, err := fs.Open(b.TempDir(), fs.Options{})
 	if err != nil {
@@ -31,7 +32,7 @@ func benchGateway(b *testing.B) *Gateway {
 	}
 	b.Cleanup(func() { cat.Close() })
 	keys := identity.NewKeys(identity.AccessKey{ID: testAccessKey, Secret: testSecret, Principal: identity.RootPrincipal()})
-	gw := New(store, cat, keys, Options{Region: testRegion, MaxRequests: 64})
+	gw := New(store, cat, keys, Options{Region: testRegion, MaxRequests: 64, Authorizer: authz})
 	ctx := context.Background()
 	if err := store.CreateBucket(ctx, "bench"); err != nil {
 		b.Fatal(err)
@@ -46,8 +47,8 @@ func benchGateway(b *testing.B) *Gateway {
 	return gw
 }
 
-func benchRequest(b *testing.B, method string) {
-	gw := benchGateway(b)
+func benchRequest(b *testing.B, method string, authz Authorizer) {
+	gw := benchGateway(b, authz)
 	// One signed request, served again and again: s3gate keeps no replay
 	// cache, and a signature stays valid for 15 minutes.
 	proto := newSignedRequest(b, req{method: method, path: "/bench/k"}, "http://127.0.0.1:9000/bench/k")
@@ -63,6 +64,27 @@ func benchRequest(b *testing.B, method string) {
 	}
 }
 
-func BenchmarkHeadObject(b *testing.B) { benchRequest(b, http.MethodHead) }
+func BenchmarkHeadObject(b *testing.B) { benchRequest(b, http.MethodHead, nil) }
 
-func BenchmarkGetObject4KiB(b *testing.B) { benchRequest(b, http.MethodGet) }
+// BenchmarkGetObject4KiB runs without a policy and with the built-in one
+// (decision cache off, so every request is judged): the difference is what
+// the policy costs a request.
+func BenchmarkGetObject4KiB(b *testing.B) {
+	b.Run("policy=off", func(b *testing.B) { benchRequest(b, http.MethodGet, nil) })
+	b.Run("policy=builtin", func(b *testing.B) {
+		e, err := policy.New(context.Background(), policy.Options{CacheSize: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer e.Close()
+		benchRequest(b, http.MethodGet, e)
+	})
+	b.Run("policy=builtin-cached", func(b *testing.B) {
+		e, err := policy.New(context.Background(), policy.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer e.Close()
+		benchRequest(b, http.MethodGet, e)
+	})
+}

@@ -205,9 +205,13 @@ func (g *Gateway) listBuckets(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sort.Slice(buckets, func(i, j int) bool { return buckets[i].Name < buckets[j].Name })
+	visible, err := g.bucketFilter(r)
+	if err != nil {
+		return err
+	}
 	res := listAllMyBucketsResult{Owner: g.owner(r), Prefix: prefix, Buckets: []bucketInfo{}}
 	for _, b := range buckets {
-		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) {
+		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) || !visible(b.Name) {
 			continue
 		}
 		if len(res.Buckets) == max {

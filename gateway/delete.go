@@ -77,6 +77,10 @@ func (g *Gateway) deleteObjects(w http.ResponseWriter, r *http.Request) error {
 			err = s3Error("NoSuchVersion")
 		}
 		if err == nil {
+			// Judged key by key: denied keys are reported, the rest deleted.
+			err = g.allowed(r, "s3:DeleteObject", st.bucket, key)
+		}
+		if err == nil {
 			err = g.backend.DeleteObject(r.Context(), st.bucket, key, backends.DeleteOptions{IfMatch: strings.Join(o.ETag, "")})
 		}
 		if err != nil {

@@ -75,6 +75,10 @@ type Options struct {
 	// Sessions answers AssumeRoleWithWebIdentity and opens the temporary
 	// credentials it issues; nil refuses session tokens.
 	Sessions Sessions
+	// Authorizer judges every authenticated request (deny unless its
+	// policy allows). nil judges nothing: every authenticated caller may do
+	// everything. serve always sets it; nil is for tests of other layers.
+	Authorizer Authorizer
 }
 
 // Gateway serves the S3 API over one backend.
@@ -90,11 +94,14 @@ type Gateway struct {
 	hostID   string
 	now      func() time.Time
 	handler  http.Handler
+	// ops are the names of the operations routed, each of which the
+	// policy must be able to judge (see actions).
+	ops map[string]bool
 }
 
 // New builds a Gateway.
 func New(backend backends.Backend, cat Catalog, keys KeyStore, opts Options) *Gateway {
-	g := &Gateway{backend: backend, catalog: cat, keys: keys, opts: opts, log: opts.Logger, now: opts.Now}
+	g := &Gateway{backend: backend, catalog: cat, keys: keys, opts: opts, log: opts.Logger, now: opts.Now, ops: map[string]bool{}}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}

@@ -81,6 +81,9 @@ func (g *Gateway) postObject(w http.ResponseWriter, r *http.Request) error {
 	if err := policy.check(fields, st.bucket, g.now()); err != nil {
 		return err
 	}
+	if err := g.allowed(r, "s3:PutObject", st.bucket, key); err != nil {
+		return err
+	}
 
 	opts, err := formPutOptions(fields)
 	if err != nil {

@@ -255,6 +255,7 @@ func markVirtualHost(next http.Handler) http.Handler {
 // authenticates the request (unless the handler does), and renders the
 // error the handler returns.
 func (g *Gateway) op(name string, h handlerFunc) http.Handler {
+	g.ops[name] = true
 	selfAuth := formAuthenticated[name]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := requestState(r.Context())
@@ -268,6 +269,10 @@ func (g *Gateway) op(name string, h handlerFunc) http.Handler {
 				g.writeError(w, r, err)
 				return
 			}
+		}
+		if err := g.authorize(r, name); err != nil {
+			g.writeError(w, r, err)
+			return
 		}
 		if err := h(w, r); err != nil {
 			g.writeError(w, r, err)

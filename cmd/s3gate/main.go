@@ -1,6 +1,8 @@
 // Command s3gate is an S3-compatible object gateway.
 //
 //	s3gate serve [flags]     run the gateway (see s3gate serve --help)
+//	s3gate policy test DIR   run a policy's Rego tests
+//	s3gate policy eval       judge one input document
 //	s3gate keys COMMAND      administer access keys (see s3gate keys --help)
 package main
 
@@ -20,6 +22,7 @@ type cli struct {
 	Version kong.VersionFlag `env:"-" help:"Print the version and exit."`
 	Serve   serveCmd         `cmd:"" help:"Run the S3 gateway. In the YAML file a flag is a key, and a flag with a group prefix is a key in that group's section: --listen is listen, --http-idle-timeout is http: {idle_timeout: ...}."`
 	Keys    keysCmd          `cmd:"" help:"Create, list, disable, enable and delete access keys in the catalogue, with serve's configuration."`
+	Policy  policyCmd        `cmd:"" help:"Test and try policies: run their Rego tests, judge an input document."`
 }
 
 // options are the parser's settings, shared by main and the tests.

@@ -93,7 +93,13 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	engine, err := openPolicy(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
 	opts := gateway.Options{
+		Authorizer:      engine,
 		Region:          cfg.Region,
 		Domains:         cfg.Domain,
 		MaxRequests:     cfg.HTTP.MaxRequests,
