@@ -110,6 +110,7 @@ type Policy struct {
 	Dir          string        `name:"dir" placeholder:"DIR" help:"Directory of .rego modules and .json/.yaml data that judge every request; empty uses the built-in role policy (admin, writer, reader)."`
 	PollInterval time.Duration `name:"poll-interval" default:"2s" help:"How often policy-dir is checked for changes (SIGHUP reloads at once)."`
 	CacheTTL     time.Duration `name:"cache-ttl" default:"1s" help:"How long an identical decision is reused; 0 turns the decision cache off."`
+	ExistingTags bool          `name:"existing-tags" help:"Give policies the tags of the object a request reads or changes (input.request.existing_tags); costs a backend call per decision."`
 }
 
 // Multipart configures multipart uploads.

@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/identity"
 	"github.com/s3gate/s3gate/policy"
 )
@@ -81,8 +83,39 @@ func (g *Gateway) bucketFilter(r *http.Request) (func(bucket string) bool, error
 	}, nil
 }
 
+// objectActions read or change an existing object: with
+// Options.PolicyExistingTags their input carries that object's tags.
+var objectActions = map[string]bool{
+	"s3:GetObject": true, "s3:PutObject": true, "s3:DeleteObject": true, "s3:GetObjectAttributes": true,
+	"s3:GetObjectTagging": true, "s3:PutObjectTagging": true, "s3:DeleteObjectTagging": true,
+}
+
+// existingTags adds the tags of the object in names, when the
+// configuration asks for them: they cost a backend call per decision. A
+// missing object has none; a failed lookup fails the request rather than
+// judging it without them.
+func (g *Gateway) existingTags(r *http.Request, in *policy.Input) error {
+	if !g.opts.PolicyExistingTags || in.Resource.Key == "" || !objectActions[in.Action] {
+		return nil
+	}
+	tags, err := g.backend.GetObjectTagging(r.Context(), in.Resource.Bucket, in.Resource.Key)
+	switch {
+	case errors.Is(err, backends.ErrNoSuchKey), errors.Is(err, backends.ErrNoSuchBucket):
+		return nil
+	case err != nil:
+		return err
+	}
+	if len(tags) > 0 {
+		in.Request.ExistingTags = tags
+	}
+	return nil
+}
+
 func (g *Gateway) decide(r *http.Request, in policy.Input) error {
 	st := requestState(r.Context())
+	if err := g.existingTags(r, &in); err != nil {
+		return err
+	}
 	d, err := g.opts.Authorizer.Decide(r.Context(), in)
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "policy evaluation failed", "request_id", st.id, "op", st.op, "err", err)

@@ -59,6 +59,11 @@ allow if {
 	startswith(input.resource.key, "tmp/")
 }
 
+deny contains "classified" if {
+	not "admin" in input.principal.roles
+	input.request.existing_tags.classification == "secret"
+}
+
 readable contains {"bucket": "*", "prefix": ""} if "admin" in input.principal.roles
 
 readable contains {"bucket": "public", "prefix": ""} if "reader" in input.principal.roles
@@ -66,7 +71,7 @@ readable contains {"bucket": "public", "prefix": ""} if "reader" in input.princi
 
 // authzEnv is a gateway judged by authzTestPolicy, with bearer tokens
 // carrying roles.
-func authzEnv(t *testing.T) (*env, func(roles ...string) string) {
+func authzEnv(t *testing.T, mutate ...func(*Options)) (*env, func(roles ...string) string) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte(authzTestPolicy), 0o600); err != nil {
@@ -82,7 +87,12 @@ func authzEnv(t *testing.T) (*env, func(roles ...string) string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, func(o *Options, _ *backends.Backend) { o.Authorizer, o.Tokens = engine, tokens })
+	e := newEnv(t, func(o *Options, _ *backends.Backend) {
+		o.Authorizer, o.Tokens = engine, tokens
+		for _, m := range mutate {
+			m(o)
+		}
+	})
 	token := func(roles ...string) string {
 		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 			"iss": jwtIssuer, "aud": jwtAudience, "sub": "u-" + strings.Join(roles, "-"), "roles": roles,
@@ -174,4 +184,26 @@ func TestAuthorize(t *testing.T) {
 	expectError(t, copyTo("/private/doc.txt", "/public/copied"), 403, "AccessDenied")
 	expectError(t, e.do(req{path: "/public/copied"}), 404, "NoSuchKey")
 	expectStatus(t, copyTo("/public/doc.txt", "/public/copied"), 200)
+}
+
+// TestExistingTags: a policy sees the object's current tags only when the
+// configuration asks for them.
+func TestExistingTags(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		e, token := authzEnv(t, func(o *Options) { o.PolicyExistingTags = on })
+		e.mkBucket("tags")
+		expectStatus(t, e.put("tags", "plain", []byte("p"), nil), 200)
+		expectStatus(t, e.put("tags", "secret", []byte("s"), map[string]string{"x-amz-tagging": "classification=secret"}), 200)
+		reader := token("reader")
+		expectStatus(t, bearerRequest(t, "GET", e.url+"/tags/plain", reader, ""), 200)
+		expectStatus(t, bearerRequest(t, "GET", e.url+"/tags/missing", reader, ""), 404)
+		resp := bearerRequest(t, "GET", e.url+"/tags/secret", reader, "")
+		if on {
+			if ae := expectError(t, resp, 403, "AccessDenied"); !strings.Contains(ae.Message, "classified") {
+				t.Errorf("denial without the policy's reason: %q", ae.Message)
+			}
+		} else {
+			expectStatus(t, resp, 200)
+		}
+	}
 }

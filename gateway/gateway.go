@@ -79,6 +79,10 @@ type Options struct {
 	// policy allows). nil judges nothing: every authenticated caller may do
 	// everything. serve always sets it; nil is for tests of other layers.
 	Authorizer Authorizer
+	// PolicyExistingTags gives the policy the tags of the object a request
+	// reads or changes (input.request.existing_tags), at the cost of a
+	// backend call per decision.
+	PolicyExistingTags bool
 }
 
 // Gateway serves the S3 API over one backend.

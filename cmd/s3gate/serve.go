@@ -99,15 +99,16 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	defer engine.Close()
 	opts := gateway.Options{
-		Authorizer:      engine,
-		Region:          cfg.Region,
-		Domains:         cfg.Domain,
-		MaxRequests:     cfg.HTTP.MaxRequests,
-		MaxHeaderBytes:  cfg.HTTP.MaxHeaderBytes,
-		BodyIdleTimeout: cfg.HTTP.BodyIdleTimeout,
-		AccessLog:       cfg.Log.Access,
-		Logger:          log,
-		Registry:        reg,
+		Authorizer:         engine,
+		PolicyExistingTags: cfg.Policy.ExistingTags,
+		Region:             cfg.Region,
+		Domains:            cfg.Domain,
+		MaxRequests:        cfg.HTTP.MaxRequests,
+		MaxHeaderBytes:     cfg.HTTP.MaxHeaderBytes,
+		BodyIdleTimeout:    cfg.HTTP.BodyIdleTimeout,
+		AccessLog:          cfg.Log.Access,
+		Logger:             log,
+		Registry:           reg,
 	}
 	if tokens != nil {
 		opts.Tokens = tokens
