@@ -486,10 +486,19 @@ func sampleTree() []treeFile {
 	}
 }
 
+// writeTree writes files under root, dated a minute ago: sync tools
+// compare a file's modification time with the object's Last-Modified,
+// which servers keep to the second, so a file written in the same second
+// as its upload would look newer than its copy.
 func writeTree(t *testing.T, root string, files []treeFile) {
 	t.Helper()
+	past := time.Now().Add(-time.Minute)
 	for _, f := range files {
-		writeFile(t, filepath.Join(root, filepath.FromSlash(f.path)), f.data)
+		p := filepath.Join(root, filepath.FromSlash(f.path))
+		writeFile(t, p, f.data)
+		if err := os.Chtimes(p, past, past); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
