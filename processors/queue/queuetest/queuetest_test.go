@@ -28,28 +28,17 @@ func memFactory(mutant string) Factory {
 	}
 }
 
-// TestReference runs the suite against the in-memory reference queue.
-func TestReference(t *testing.T) {
-	Run(t, memFactory(""))
-}
-
 // mutantEnv names the broken reference queue TestMutantTarget runs.
 const mutantEnv = "S3GATE_QUEUETEST_MUTANT"
 
-// TestMutantTarget is run by TestMutants in a child process.
+// TestMutantTarget runs the suite against the in-memory reference queue:
+// intact, or, in TestMutants' child processes, broken as mutantEnv names.
 func TestMutantTarget(t *testing.T) {
-	m := os.Getenv(mutantEnv)
-	if m == "" {
-		t.Skip("run by TestMutants with " + mutantEnv + " set")
-	}
-	Run(t, memFactory(m))
+	Run(t, memFactory(os.Getenv(mutantEnv)))
 }
 
 // TestMutants checks that the suite fails queues that break the contract.
 func TestMutants(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the suite in child processes")
-	}
 	for _, c := range []struct {
 		mutant, subtest string
 		fails           bool
