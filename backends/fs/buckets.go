@@ -19,7 +19,7 @@ type bucketInfo struct {
 // CreateBucket prepares the bucket directory (with its info file) in tmp
 // and renames it into place, so a bucket never appears half made.
 func (s *Store) CreateBucket(ctx context.Context, bucket string) error {
-	if !validBucketName(bucket) {
+	if !backends.ValidBucketName(bucket) {
 		return backends.ErrInvalidBucket
 	}
 	if _, err := s.root.Lstat(bucketPath(bucket)); err == nil {
@@ -53,7 +53,7 @@ func (s *Store) CreateBucket(ctx context.Context, bucket string) error {
 
 // HeadBucket reports a bucket's creation time.
 func (s *Store) HeadBucket(ctx context.Context, bucket string) (backends.BucketInfo, error) {
-	if !validBucketName(bucket) {
+	if !backends.ValidBucketName(bucket) {
 		return backends.BucketInfo{}, backends.ErrNoSuchBucket
 	}
 	st, err := s.root.Stat(bucketPath(bucket))
@@ -81,7 +81,7 @@ func (s *Store) ListBuckets(ctx context.Context) ([]backends.BucketInfo, error) 
 	}
 	var out []backends.BucketInfo
 	for _, e := range entries {
-		if !e.IsDir() || !validBucketName(e.Name()) {
+		if !e.IsDir() || !backends.ValidBucketName(e.Name()) {
 			continue
 		}
 		bi, err := s.HeadBucket(ctx, e.Name())
@@ -104,7 +104,7 @@ func (s *Store) ListBuckets(ctx context.Context) ([]backends.BucketInfo, error) 
 // between the two renames leaves uploads without a bucket, which the next
 // Open removes.
 func (s *Store) DeleteBucket(ctx context.Context, bucket string) error {
-	if !validBucketName(bucket) {
+	if !backends.ValidBucketName(bucket) {
 		return backends.ErrNoSuchBucket
 	}
 	l := s.bucketLock(bucket)

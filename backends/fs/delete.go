@@ -9,10 +9,10 @@ import (
 // DeleteObject removes the object file, then (best effort) the parent
 // directories it leaves empty.
 func (s *Store) DeleteObject(ctx context.Context, bucket, key string, opts backends.DeleteOptions) error {
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return err
 	}
-	if !validBucketName(bucket) {
+	if !backends.ValidBucketName(bucket) {
 		return backends.ErrNoSuchBucket
 	}
 	kp := mapKey(bucket, key)

@@ -99,10 +99,10 @@ func partRange(f *os.File, m *meta, n int) (*backends.ContentRange, error) {
 }
 
 func (s *Store) openObject(bucket, key string, cond backends.Conditions) (*os.File, *meta, error) {
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return nil, nil, err
 	}
-	if !validBucketName(bucket) {
+	if !backends.ValidBucketName(bucket) {
 		return nil, nil, backends.ErrNoSuchBucket
 	}
 	f, err := s.root.Open(mapKey(bucket, key).file)

@@ -18,7 +18,7 @@ var errPageFull = errors.New("page full")
 // which is exactly where its keys fall in UTF-8 binary order, so a
 // depth-first walk over sorted entries yields keys in S3 order.
 func (s *Store) ListObjects(ctx context.Context, bucket string, opts backends.ListOptions) (backends.ListPage, error) {
-	if !validBucketName(bucket) {
+	if !backends.ValidBucketName(bucket) {
 		return backends.ListPage{}, backends.ErrNoSuchBucket
 	}
 	if err := s.checkBucket(bucket); err != nil {

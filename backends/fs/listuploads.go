@@ -14,7 +14,7 @@ import (
 // proportion to the bucket's uploads in progress.
 func (s *Store) ListMultipartUploads(ctx context.Context, bucket string, opts backends.ListUploadsOptions) (backends.UploadsPage, error) {
 	var page backends.UploadsPage
-	if !validBucketName(bucket) {
+	if !backends.ValidBucketName(bucket) {
 		return page, backends.ErrNoSuchBucket
 	}
 	if err := s.checkBucket(bucket); err != nil {

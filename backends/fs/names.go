@@ -3,11 +3,7 @@ package fs
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net/netip"
 	"strings"
-	"unicode/utf8"
-
-	"github.com/s3gate/s3gate/backends"
 )
 
 const (
@@ -27,52 +23,6 @@ const (
 	tmpDir     = "tmp"
 	lockFile   = ".lock"
 )
-
-// checkKey enforces S3's key rules.
-func checkKey(key string) error {
-	switch {
-	case key == "":
-		return backends.ErrInvalidKey
-	case len(key) > backends.MaxKeyLength:
-		return backends.ErrKeyTooLong
-	case !utf8.ValidString(key):
-		return backends.ErrInvalidKey
-	}
-	return nil
-}
-
-// validBucketName applies S3's bucket naming rules. Only names that pass
-// ever become a path component, so none can be ".", ".." or contain "/".
-func validBucketName(name string) bool {
-	if len(name) < 3 || len(name) > 63 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	if !isAlnum(name[0]) || !isAlnum(name[len(name)-1]) || strings.Contains(name, "..") {
-		return false
-	}
-	if _, err := netip.ParseAddr(name); err == nil {
-		return false
-	}
-	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
-		if strings.HasPrefix(name, p) {
-			return false
-		}
-	}
-	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
-		if strings.HasSuffix(name, s) {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // safe reports whether a byte is kept as is in an escaped segment.
 func safe(c byte) bool {

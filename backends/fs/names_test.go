@@ -101,13 +101,13 @@ func TestValidBucketName(t *testing.T) {
 	invalid := []string{"", "ab", strings.Repeat("a", 64), "Abc", "a_b", "-ab", "ab-", ".ab", "ab.", "a..b",
 		"192.168.0.1", "a/b", "..", "xn--abc", "sthree-abc", "abc-s3alias", "abc--ol-s3", "abc.mrap", "a b", "ab\x00"}
 	for _, n := range valid {
-		if !validBucketName(n) {
-			t.Errorf("validBucketName(%q) = false", n)
+		if !backends.ValidBucketName(n) {
+			t.Errorf("backends.ValidBucketName(%q) = false", n)
 		}
 	}
 	for _, n := range invalid {
-		if validBucketName(n) {
-			t.Errorf("validBucketName(%q) = true", n)
+		if backends.ValidBucketName(n) {
+			t.Errorf("backends.ValidBucketName(%q) = true", n)
 		}
 	}
 }
@@ -125,8 +125,8 @@ func TestCheckKey(t *testing.T) {
 		{strings.Repeat("k", 1025), backends.ErrKeyTooLong},
 	}
 	for _, tc := range tests {
-		if err := checkKey(tc.key); !errors.Is(err, tc.want) {
-			t.Errorf("checkKey(%.20q) = %v, want %v", tc.key, err, tc.want)
+		if err := backends.CheckKey(tc.key); !errors.Is(err, tc.want) {
+			t.Errorf("backends.CheckKey(%.20q) = %v, want %v", tc.key, err, tc.want)
 		}
 	}
 }

@@ -24,10 +24,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b 
 // PutObject streams body into a temp file (data, then the footer), and
 // commits it with one rename once body has returned io.EOF.
 func (s *Store) PutObject(ctx context.Context, bucket, key string, body io.Reader, opts backends.PutOptions) (backends.ObjectInfo, error) {
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return backends.ObjectInfo{}, err
 	}
-	if !validBucketName(bucket) {
+	if !backends.ValidBucketName(bucket) {
 		return backends.ObjectInfo{}, backends.ErrNoSuchBucket
 	}
 	// Fail early; the commit checks again under the bucket lock.

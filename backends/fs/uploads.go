@@ -127,10 +127,10 @@ func (u *upload) info(id string) backends.UploadInfo {
 // descriptor) in tmp and renames it into place, holding the bucket lock
 // shared so the bucket cannot be deleted meanwhile.
 func (s *Store) CreateMultipartUpload(ctx context.Context, bucket, key string, opts backends.UploadOptions) (string, error) {
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return "", err
 	}
-	if !validBucketName(bucket) {
+	if !backends.ValidBucketName(bucket) {
 		return "", backends.ErrNoSuchBucket
 	}
 	now := time.Now()
@@ -194,10 +194,10 @@ func (s *Store) CreateMultipartUpload(ctx context.Context, bucket, key string, o
 
 // loadUpload reads the descriptor of upload id, which must be for key.
 func (s *Store) loadUpload(bucket, key, id string) (*upload, error) {
-	if !validBucketName(bucket) {
+	if !backends.ValidBucketName(bucket) {
 		return nil, backends.ErrNoSuchBucket
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return nil, err
 	}
 	if !validUploadID(id) {
@@ -269,7 +269,7 @@ func (s *Store) reconcileUploads() error {
 		return err
 	}
 	for _, b := range buckets {
-		if !validBucketName(b) {
+		if !backends.ValidBucketName(b) {
 			continue
 		}
 		if err := s.checkBucket(b); errors.Is(err, backends.ErrNoSuchBucket) {
@@ -302,7 +302,7 @@ func (s *Store) reconcileUploads() error {
 // completedFrom reports whether the object at key was completed from
 // upload id.
 func (s *Store) completedFrom(bucket, key, id string) bool {
-	if checkKey(key) != nil {
+	if backends.CheckKey(key) != nil {
 		return false
 	}
 	f, err := s.root.Open(mapKey(bucket, key).file)

@@ -128,7 +128,7 @@ func (s *Store) templateNames(ctx context.Context, b, tp string) ([]string, erro
 		}
 		for _, cp := range out.CommonPrefixes {
 			name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), head), "/")
-			if validBucketName(name) {
+			if backends.ValidBucketName(name) {
 				names = append(names, name)
 			}
 		}

@@ -54,10 +54,10 @@ func (s *Store) CopyObject(ctx context.Context, src, dst backends.ObjectRef, opt
 	if err != nil {
 		return backends.ObjectInfo{}, err
 	}
-	if err := checkKey(src.Key); err != nil {
+	if err := backends.CheckKey(src.Key); err != nil {
 		return backends.ObjectInfo{}, err
 	}
-	if err := checkKey(dst.Key); err != nil {
+	if err := backends.CheckKey(dst.Key); err != nil {
 		return backends.ObjectInfo{}, err
 	}
 	if err := s.checkMarker(ctx, dl); err != nil {
@@ -127,10 +127,10 @@ func (s *Store) CopyPart(ctx context.Context, src backends.ObjectRef, rng *backe
 	if err != nil {
 		return backends.PartInfo{}, err
 	}
-	if err := checkKey(src.Key); err != nil {
+	if err := backends.CheckKey(src.Key); err != nil {
 		return backends.PartInfo{}, err
 	}
-	if err := checkKey(dst.Key); err != nil {
+	if err := backends.CheckKey(dst.Key); err != nil {
 		return backends.PartInfo{}, backends.ErrNoSuchUpload
 	}
 	// The source's size resolves the range and gives the part's size.

@@ -99,7 +99,7 @@ func (s *Store) HeadObject(ctx context.Context, bucket, key string, opts backend
 	if err != nil {
 		return backends.ObjectInfo{}, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return backends.ObjectInfo{}, err
 	}
 	return s.head(ctx, l, key, opts)
@@ -184,7 +184,7 @@ func (s *Store) GetObject(ctx context.Context, bucket, key string, opts backends
 	if err != nil {
 		return nil, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {

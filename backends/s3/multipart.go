@@ -32,7 +32,7 @@ func (s *Store) CreateMultipartUpload(ctx context.Context, bucket, key string, o
 	if err != nil {
 		return "", err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return "", err
 	}
 	if err := s.checkMarker(ctx, l); err != nil {
@@ -110,7 +110,7 @@ func (s *Store) UploadPart(ctx context.Context, bucket, key, uploadID string, n 
 	if err != nil {
 		return backends.PartInfo{}, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return backends.PartInfo{}, backends.ErrNoSuchUpload
 	}
 	u, err := s.settings(ctx, l, key, uploadID)
@@ -240,7 +240,7 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, upload
 	if err != nil {
 		return backends.ObjectInfo{}, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return backends.ObjectInfo{}, backends.ErrNoSuchUpload
 	}
 	u, err := s.settings(ctx, l, key, uploadID)
@@ -409,7 +409,7 @@ func (s *Store) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID 
 	if err != nil {
 		return err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return backends.ErrNoSuchUpload
 	}
 	cctx, cancel := s.call(ctx, 1)
@@ -429,7 +429,7 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string, opt
 	if err != nil {
 		return backends.PartsPage{}, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return backends.PartsPage{}, backends.ErrNoSuchUpload
 	}
 	return s.listParts(ctx, l, key, uploadID, opts)

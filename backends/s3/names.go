@@ -3,7 +3,6 @@ package s3
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"unicode/utf8"
 
@@ -61,7 +60,7 @@ func newBucketMap(m map[string]Mapping) (bucketMap, error) {
 			bm.template = mp
 			continue
 		}
-		if !validBucketName(name) {
+		if !backends.ValidBucketName(name) {
 			return bm, fmt.Errorf("s3: bucket mapping for %q: not a valid bucket name", name)
 		}
 		if mp.Bucket == "" || strings.Contains(mp.Bucket+mp.Prefix, "*") {
@@ -84,7 +83,7 @@ func newBucketMap(m map[string]Mapping) (bucketMap, error) {
 // resolve finds a gateway bucket. It returns errUnmapped for a name that is
 // not a valid bucket name or that would reach into another bucket's keys.
 func (bm bucketMap) resolve(name string) (loc, error) {
-	if !validBucketName(name) {
+	if !backends.ValidBucketName(name) {
 		return loc{}, errUnmapped
 	}
 	if mp, ok := bm.explicit[name]; ok {
@@ -93,7 +92,7 @@ func (bm bucketMap) resolve(name string) (loc, error) {
 	l := loc{name: name,
 		bucket: strings.Replace(bm.template.Bucket, "*", name, 1),
 		prefix: strings.Replace(bm.template.Prefix, "*", name, 1)}
-	if !validBucketName(l.bucket) || len(l.prefix) >= backends.MaxKeyLength {
+	if !backends.ValidBucketName(l.bucket) || len(l.prefix) >= backends.MaxKeyLength {
 		return loc{}, errUnmapped
 	}
 	for _, p := range bm.prefixes[l.bucket] {
@@ -116,48 +115,3 @@ func (s *Store) resolveOr(name string, notFound error) (loc, error) {
 // bucket resolves a bucket that must exist: an unknown name is
 // ErrNoSuchBucket.
 func (s *Store) bucket(name string) (loc, error) { return s.resolveOr(name, backends.ErrNoSuchBucket) }
-
-// checkKey enforces S3's key rules on a gateway key.
-func checkKey(key string) error {
-	switch {
-	case key == "":
-		return backends.ErrInvalidKey
-	case len(key) > backends.MaxKeyLength:
-		return backends.ErrKeyTooLong
-	case !utf8.ValidString(key):
-		return backends.ErrInvalidKey
-	}
-	return nil
-}
-
-// validBucketName applies S3's bucket naming rules.
-func validBucketName(name string) bool {
-	if len(name) < 3 || len(name) > 63 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	if !isAlnum(name[0]) || !isAlnum(name[len(name)-1]) || strings.Contains(name, "..") {
-		return false
-	}
-	if _, err := netip.ParseAddr(name); err == nil {
-		return false
-	}
-	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
-		if strings.HasPrefix(name, p) {
-			return false
-		}
-	}
-	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
-		if strings.HasSuffix(name, s) {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }

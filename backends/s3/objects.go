@@ -19,7 +19,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string, opts backe
 	if err != nil {
 		return err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return err
 	}
 	if err := s.checkMarker(ctx, l); err != nil {
@@ -50,7 +50,7 @@ func (s *Store) GetObjectTagging(ctx context.Context, bucket, key string) (map[s
 	if err != nil {
 		return nil, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return nil, err
 	}
 	cctx, cancel := s.call(ctx, 1)
@@ -73,7 +73,7 @@ func (s *Store) PutObjectTagging(ctx context.Context, bucket, key string, tags m
 	if err != nil {
 		return err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return err
 	}
 	cctx, cancel := s.call(ctx, 1)

@@ -99,7 +99,7 @@ func (s *Store) PutObject(ctx context.Context, bucket, key string, body io.Reade
 	if err != nil {
 		return backends.ObjectInfo{}, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := backends.CheckKey(key); err != nil {
 		return backends.ObjectInfo{}, err
 	}
 	if err := s.checkMarker(ctx, l); err != nil {
