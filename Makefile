@@ -6,7 +6,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 20m
 FUZZTIME    ?= 10s
 # make test ends with a short run of every fuzz target.
-TEST_FUZZTIME ?= 5s
+TEST_FUZZTIME ?= 10s
 
 .PHONY: build run test lint fuzz clean
 
