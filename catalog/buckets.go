@@ -101,15 +101,31 @@ func (c *Catalog) ListBuckets(ctx context.Context) ([]Bucket, error) {
 }
 
 // DeleteBucket removes the bucket's record with its CORS configuration and
-// tags, or returns ErrNoSuchBucket. Whether the bucket still holds objects is
-// the caller's to check first.
+// tags, and the object rows and recorded sequencers of its keys, or returns
+// ErrNoSuchBucket. Whether the bucket still holds objects is the caller's
+// to check first.
 func (c *Catalog) DeleteBucket(ctx context.Context, name string) error {
-	res, err := c.w.ExecContext(ctx, "DELETE FROM buckets WHERE name = $1", name)
+	tx, err := c.w.BeginTx(ctx, nil)
 	if err != nil {
 		return wrap(ctx, "delete bucket", err)
 	}
+	defer tx.Rollback() // a no-op after Commit
+	res, err := tx.ExecContext(ctx, "DELETE FROM buckets WHERE name = $1", name)
+	if err != nil {
+		return wrap(ctx, "delete bucket", err)
+	}
+	if err := requireRow(ctx, res, "delete bucket"); err != nil {
+		c.cache.invalidate(name) // another process may have deleted it
+		return err
+	}
+	if err := deleteBucketObjects(ctx, tx, name); err != nil {
+		return wrap(ctx, "delete bucket", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap(ctx, "delete bucket", err)
+	}
 	c.cache.invalidate(name)
-	return requireRow(ctx, res, "delete bucket")
+	return nil
 }
 
 // requireRow turns "no row changed" into ErrNoSuchBucket.

@@ -46,6 +46,7 @@ type Config struct {
 	// Auth is read from the config file's jwt and sts sections.
 	Auth      Auth      `kong:"-"`
 	Multipart Multipart `embed:"" prefix:"multipart-"`
+	Events    Events    `embed:"" prefix:"events-"`
 }
 
 // Root is the bootstrap administrator's key pair.
@@ -201,6 +202,9 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxRequests < 1 {
 		return settingError("http-max-requests", "must be at least 1")
 	}
+	if err := c.Events.validate(); err != nil {
+		return err
+	}
 	if c.TLS.Enabled() {
 		if c.TLS.CertFile == "" {
 			return settingError("tls-cert-file", "must be set with tls.key_file (S3GATE_TLS_KEY_FILE): set both for https, or neither")
@@ -221,7 +225,7 @@ func settingError(flag, msg string) error {
 }
 
 // groups are the flag prefixes that are YAML sections.
-var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart", "identity", "policy"}
+var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart", "identity", "policy", "events"}
 
 // YAMLKey is the dotted YAML path of a flag: http-idle-timeout ->
 // http.idle_timeout.

@@ -110,6 +110,11 @@ var actions = map[string]string{
 	"AdminDisableKey": "s3gate:DisableAccessKey",
 	"AdminEnableKey":  "s3gate:EnableAccessKey",
 	"AdminDeleteKey":  "s3gate:DeleteAccessKey",
+
+	"AdminListObjects":       "s3gate:ListObjects",
+	"AdminListDeadLetters":   "s3gate:ListDeadLetters",
+	"AdminReplayDeadLetters": "s3gate:ReplayDeadLetters",
+	"AdminBackfill":          "s3gate:Backfill",
 }
 
 // unauthorized are the operations no policy judges: they carry no

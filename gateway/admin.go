@@ -143,6 +143,10 @@ func (g *Gateway) AdminHandler(keys KeyAdmin) http.Handler {
 		{"/api/v1/keys/{id}", []route{{http.MethodGet, "AdminGetKey", a.getKey}, {http.MethodDelete, "AdminDeleteKey", a.deleteKey}}},
 		{"/api/v1/keys/{id}/disable", []route{{http.MethodPost, "AdminDisableKey", a.disableKey}}},
 		{"/api/v1/keys/{id}/enable", []route{{http.MethodPost, "AdminEnableKey", a.enableKey}}},
+		{"/api/v1/objects", []route{{http.MethodGet, "AdminListObjects", a.listObjects}}},
+		{"/api/v1/events/dlq", []route{{http.MethodGet, "AdminListDeadLetters", a.listDeadLetters}}},
+		{"/api/v1/events/dlq/replay", []route{{http.MethodPost, "AdminReplayDeadLetters", a.replayDeadLetters}}},
+		{"/api/v1/events/backfill", []route{{http.MethodPost, "AdminBackfill", a.backfill}}},
 	}
 	mux := http.NewServeMux()
 	for _, res := range resources {

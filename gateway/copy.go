@@ -10,6 +10,7 @@ import (
 
 	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/checksum"
+	"github.com/s3gate/s3gate/processors/events"
 )
 
 // maxCopySize is S3's largest CopyObject source; larger objects are copied
@@ -136,6 +137,19 @@ func (g *Gateway) copyObject(w http.ResponseWriter, r *http.Request) error {
 		}
 		alg = parsed
 	}
+	out, err := g.mutate(r, events.ObjectCreatedCopy, st.key, "", func() (backends.ObjectInfo, error) {
+		return g.copyInto(r, src, opts, alg, metaDirective, tagDirective)
+	})
+	if err != nil {
+		return err
+	}
+	return writeCopyResult(w, out)
+}
+
+// copyInto copies src to the request's key: by the backend itself where it
+// can, streamed through s3gate otherwise.
+func (g *Gateway) copyInto(r *http.Request, src copySource, opts backends.PutOptions, alg checksum.Algorithm, metaDirective, tagDirective string) (backends.ObjectInfo, error) {
+	st := requestState(r.Context())
 	if c, ok := g.backend.(backends.Copier); ok {
 		out, err := c.CopyObject(r.Context(), backends.ObjectRef{Bucket: src.bucket, Key: src.key}, backends.ObjectRef{Bucket: st.bucket, Key: st.key},
 			backends.CopyOptions{
@@ -146,19 +160,19 @@ func (g *Gateway) copyObject(w http.ResponseWriter, r *http.Request) error {
 			})
 		if !errors.Is(err, backends.ErrCopyUnsupported) {
 			if err != nil {
-				return copyError(err, src)
+				return backends.ObjectInfo{}, copyError(err, src)
 			}
-			return writeCopyResult(w, out)
+			return out, nil
 		}
 	}
 	obj, err := g.openSource(r, src, nil)
 	if err != nil {
-		return err
+		return backends.ObjectInfo{}, err
 	}
 	defer obj.Body.Close()
 	info := obj.Info
 	if info.Size > maxCopySize {
-		return s3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: %d", maxCopySize)
+		return backends.ObjectInfo{}, s3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: %d", maxCopySize)
 	}
 	if metaDirective != "REPLACE" {
 		opts.ContentHeaders, opts.Metadata = info.ContentHeaders, info.Metadata
@@ -166,7 +180,7 @@ func (g *Gateway) copyObject(w http.ResponseWriter, r *http.Request) error {
 	if tagDirective != "REPLACE" {
 		tags, err := g.backend.GetObjectTagging(r.Context(), src.bucket, src.key)
 		if err != nil {
-			return err
+			return backends.ObjectInfo{}, err
 		}
 		opts.Tags = tags
 	}
@@ -179,11 +193,7 @@ func (g *Gateway) copyObject(w http.ResponseWriter, r *http.Request) error {
 	}
 	body, sum := computing(obj.Body, alg)
 	opts.Size, opts.Checksum = info.Size, sum
-	out, err := g.backend.PutObject(r.Context(), st.bucket, st.key, body, opts)
-	if err != nil {
-		return err
-	}
-	return writeCopyResult(w, out)
+	return g.backend.PutObject(r.Context(), st.bucket, st.key, body, opts)
 }
 
 func writeCopyResult(w http.ResponseWriter, out backends.ObjectInfo) error {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/s3gate/s3gate/backends"
+	"github.com/s3gate/s3gate/processors/events"
 )
 
 // maxDeleteKeys is S3's limit on keys in one DeleteObjects.
@@ -69,8 +70,11 @@ func (g *Gateway) deleteObjects(w http.ResponseWriter, r *http.Request) error {
 	if err := g.bucketExists(r); err != nil {
 		return err
 	}
-	res := deleteResult{}
-	for _, o := range req.Objects {
+	// Every key is checked and judged first; the intents of the deletes
+	// that will be tried are then recorded with one durable write.
+	errs := make([]error, len(req.Objects))
+	var keys []string
+	for i, o := range req.Objects {
 		key := o.Key[0]
 		err := checkKey(key)
 		if err == nil && len(o.VersionID) == 1 && o.VersionID[0] != "" && o.VersionID[0] != "null" {
@@ -80,8 +84,22 @@ func (g *Gateway) deleteObjects(w http.ResponseWriter, r *http.Request) error {
 			// Judged key by key: denied keys are reported, the rest deleted.
 			err = g.allowed(r, "s3:DeleteObject", st.bucket, key)
 		}
+		if errs[i] = err; err == nil {
+			keys = append(keys, key)
+		}
+	}
+	changes, err := g.mutateAll(r, events.ObjectRemovedDelete, keys)
+	if err != nil {
+		return err
+	}
+	res := deleteResult{}
+	for i, o := range req.Objects {
+		key := o.Key[0]
+		err := errs[i]
 		if err == nil {
 			err = g.backend.DeleteObject(r.Context(), st.bucket, key, backends.DeleteOptions{IfMatch: strings.Join(o.ETag, "")})
+			changes[0].done(backends.ObjectInfo{}, err)
+			changes = changes[1:]
 		}
 		if err != nil {
 			ae, internal := toAPIError(err, &request{bucket: st.bucket, key: key})

@@ -22,6 +22,7 @@ import (
 	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/identity"
+	"github.com/s3gate/s3gate/processors/events"
 	"github.com/s3gate/s3gate/sigv4"
 )
 
@@ -83,6 +84,19 @@ type Options struct {
 	// reads or changes (input.request.existing_tags), at the cost of a
 	// backend call per decision.
 	PolicyExistingTags bool
+
+	// Outbox records an event for every mutation (see Outbox); nil emits
+	// none.
+	Outbox Outbox
+	// Sequencer orders the events of one key; nil makes one with a random
+	// replica id.
+	Sequencer *events.Sequencer
+	// Hooks is the event pipeline the admin API inspects (dead letters,
+	// backfill); nil answers those routes EventsDisabled.
+	Hooks Hooks
+	// Objects is the object catalogue GET /api/v1/objects lists; nil
+	// answers it CatalogueDisabled.
+	Objects ObjectCatalog
 }
 
 // Gateway serves the S3 API over one backend.
@@ -117,6 +131,9 @@ func New(backend backends.Backend, cat Catalog, keys KeyStore, opts Options) *Ga
 	}
 	if opts.MaxHeaders <= 0 {
 		opts.MaxHeaders = 256
+	}
+	if opts.Sequencer == nil {
+		opts.Sequencer = events.NewSequencer(0)
 	}
 	if opts.BodyIdleTimeout <= 0 {
 		opts.BodyIdleTimeout = 20 * time.Second

@@ -10,6 +10,7 @@ import (
 
 	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/checksum"
+	"github.com/s3gate/s3gate/processors/events"
 	"github.com/s3gate/s3gate/sigv4"
 )
 
@@ -286,7 +287,9 @@ func (g *Gateway) completeMultipartUpload(w http.ResponseWriter, r *http.Request
 	}
 	done := make(chan completeOutcome, 1)
 	go func() {
-		obj, err := g.backend.CompleteMultipartUpload(r.Context(), st.bucket, st.key, uploadID, parts, opts)
+		obj, err := g.mutate(r, events.ObjectCreatedComplete, st.key, "", func() (backends.ObjectInfo, error) {
+			return g.backend.CompleteMultipartUpload(r.Context(), st.bucket, st.key, uploadID, parts, opts)
+		})
 		done <- completeOutcome{obj, err}
 	}()
 	var out completeOutcome

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/s3gate/s3gate/backends"
+	"github.com/s3gate/s3gate/processors/events"
 )
 
 // putObject is PutObject: the body streams through the signature and digest
@@ -37,7 +38,9 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) error {
 	opts.Size = up.size
 	opts.Checksum = up.checksum
 	opts.ContentEncoding = storedContentEncoding(opts.ContentEncoding)
-	info, err := g.backend.PutObject(r.Context(), st.bucket, st.key, up.body, opts)
+	info, err := g.mutate(r, events.ObjectCreatedPut, st.key, opts.ContentType, func() (backends.ObjectInfo, error) {
+		return g.backend.PutObject(r.Context(), st.bucket, st.key, up.body, opts)
+	})
 	if err != nil {
 		return err
 	}
@@ -219,7 +222,10 @@ func (g *Gateway) deleteObject(w http.ResponseWriter, r *http.Request) error {
 	if opts.IfMatch != "" && !g.backend.Capabilities(st.bucket).ConditionalDeletes {
 		return conditionNotImplemented()
 	}
-	if err := g.backend.DeleteObject(r.Context(), st.bucket, st.key, opts); err != nil {
+	_, err := g.mutate(r, events.ObjectRemovedDelete, st.key, "", func() (backends.ObjectInfo, error) {
+		return backends.ObjectInfo{}, g.backend.DeleteObject(r.Context(), st.bucket, st.key, opts)
+	})
+	if err != nil {
 		if errors.Is(err, backends.ErrPreconditionFail) {
 			return s3Error("PreconditionFailed").with("Condition", "If-Match")
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/identity"
+	"github.com/s3gate/s3gate/processors/events"
 	"github.com/s3gate/s3gate/sigv4"
 )
 
@@ -98,7 +99,9 @@ func (g *Gateway) postObject(w http.ResponseWriter, r *http.Request) error {
 	v.store("")
 	st.checksum, st.checksumFrom = string(v.alg), v.from
 	opts.Size, opts.Checksum = -1, sum
-	info, err := g.backend.PutObject(r.Context(), st.bucket, key, v, opts)
+	info, err := g.mutate(r, events.ObjectCreatedPost, key, opts.ContentType, func() (backends.ObjectInfo, error) {
+		return g.backend.PutObject(r.Context(), st.bucket, key, v, opts)
+	})
 	if err != nil {
 		return err
 	}

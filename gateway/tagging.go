@@ -11,7 +11,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/catalog"
+	"github.com/s3gate/s3gate/processors/events"
 )
 
 // S3's limits on object tags.
@@ -164,7 +166,10 @@ func (g *Gateway) putObjectTagging(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := g.backend.PutObjectTagging(r.Context(), st.bucket, st.key, tags); err != nil {
+	_, err = g.mutate(r, events.ObjectTaggingPut, st.key, "", func() (backends.ObjectInfo, error) {
+		return backends.ObjectInfo{}, g.backend.PutObjectTagging(r.Context(), st.bucket, st.key, tags)
+	})
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -174,7 +179,10 @@ func (g *Gateway) putObjectTagging(w http.ResponseWriter, r *http.Request) error
 // deleteObjectTagging is DeleteObjectTagging.
 func (g *Gateway) deleteObjectTagging(w http.ResponseWriter, r *http.Request) error {
 	st := requestState(r.Context())
-	if err := g.backend.PutObjectTagging(r.Context(), st.bucket, st.key, nil); err != nil {
+	_, err := g.mutate(r, events.ObjectTaggingDelete, st.key, "", func() (backends.ObjectInfo, error) {
+		return backends.ObjectInfo{}, g.backend.PutObjectTagging(r.Context(), st.bucket, st.key, nil)
+	})
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -68,11 +68,12 @@ func TestDefaultPolicy(t *testing.T) {
 		"s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucketCORS", "s3:GetBucketCORS",
 		"s3:PutBucketTagging", "s3:GetBucketTagging",
 		"s3gate:CreateAccessKey", "s3gate:ListAccessKeys", "s3gate:DisableAccessKey",
-		"s3gate:EnableAccessKey", "s3gate:DeleteAccessKey",
+		"s3gate:EnableAccessKey", "s3gate:DeleteAccessKey", "s3gate:ListObjects",
+		"s3gate:ListDeadLetters", "s3gate:ReplayDeadLetters", "s3gate:Backfill",
 	}
 	reader := []string{
 		"s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectAttributes", "s3:ListBucket",
-		"s3:ListAllMyBuckets", "s3:GetBucketLocation",
+		"s3:ListAllMyBuckets", "s3:GetBucketLocation", "s3gate:ListObjects",
 	}
 	writer := append(slices.Clone(reader),
 		"s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging", "s3:DeleteObjectTagging",

@@ -4,6 +4,7 @@
 //	s3gate policy test DIR   run a policy's Rego tests
 //	s3gate policy eval       judge one input document
 //	s3gate keys COMMAND      administer access keys (see s3gate keys --help)
+//	s3gate events COMMAND    dead letters and backfill of a running server
 package main
 
 import (
@@ -23,6 +24,7 @@ type cli struct {
 	Serve   serveCmd         `cmd:"" help:"Run the S3 gateway. In the YAML file a flag is a key, and a flag with a group prefix is a key in that group's section: --listen is listen, --http-idle-timeout is http: {idle_timeout: ...}."`
 	Keys    keysCmd          `cmd:"" help:"Create, list, disable, enable and delete access keys in the catalogue, with serve's configuration."`
 	Policy  policyCmd        `cmd:"" help:"Test and try policies: run their Rego tests, judge an input document."`
+	Events  eventsCmd        `cmd:"" help:"Inspect and drive the hooks of a running server: dead letters, backfill."`
 }
 
 // options are the parser's settings, shared by main and the tests.

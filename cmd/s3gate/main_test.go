@@ -121,6 +121,10 @@ func TestInvalidConfigurationNamesTheSetting(t *testing.T) {
 		// A command's own arguments are not settings: the file cannot set them.
 		{"command argument in yaml", nil, []string{"--config", writeFile(t, "user: mallory\nroles: [admin]\n")}, []string{"unknown setting", "roles", "user"}},
 		{"bad yaml", nil, []string{"--config", writeFile(t, "listen: [\n")}, []string{"config file"}},
+		{"redis queue without redis", nil, []string{"--events-queue", "redis"}, []string{"events.redis_url"}},
+		{"redis url", nil, []string{"--events-queue", "redis", "--events-redis-url", "http://x:pw@h/"}, []string{"events.redis_url", "redis://"}},
+		{"no workers", nil, []string{"--events-workers", "0"}, []string{"events.workers"}},
+		{"unknown queue", nil, []string{"--events-queue", "kafka"}, []string{"events-queue"}},
 	}
 	for _, c := range cases {
 		_, err := parse(t, c.env, c.args...)

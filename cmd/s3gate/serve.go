@@ -119,7 +119,28 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if sessions != nil {
 		opts.Sessions = sessions
 	}
+	var hk *hooks
+	if cfg.Events.Enabled {
+		if hk, err = openHooks(ctx, cfg, log, reg, backend, cat); err != nil {
+			return err
+		}
+		defer hk.Close()
+		opts.Outbox, opts.Hooks, opts.Sequencer = hk.gatewayOutbox(), hk, hk.seq
+		if cfg.Events.Metadata {
+			opts.Objects = cat
+		}
+	}
 	gw := gateway.New(backend, cat, keys, opts)
+	// The hooks outlive the listeners: requests still finishing during
+	// shutdown record their events, which are then published.
+	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHooks()
+	if hk != nil {
+		if err := hk.recover(ctx, gw.Reconcile); err != nil {
+			return err
+		}
+		hk.run(hooksCtx)
+	}
 
 	if n, err := gw.AdoptBuckets(ctx, root.Principal); err != nil {
 		return fmt.Errorf("recording the backend's buckets in the catalogue: %w", err)
@@ -194,6 +215,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 			errs = append(errs, err)
 		}
 	}
+	stopHooks()
 	return errors.Join(errs...)
 }
 

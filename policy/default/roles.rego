@@ -7,6 +7,8 @@
 #           nor change their configuration
 #   reader  get and head objects, their tags and attributes, list buckets
 #           and objects
+#   writer and reader may also search the object catalogue
+#   (s3gate:ListObjects), which shows them only what readable grants
 #
 # Anyone else may do nothing: allow is false by default.
 package s3gate.authz
@@ -34,6 +36,7 @@ role_actions := {
 		"s3:ListBucketVersions",
 		"s3:ListAllMyBuckets",
 		"s3:GetBucketLocation",
+		"s3gate:ListObjects",
 	},
 	"reader": {
 		"s3:GetObject",
@@ -43,6 +46,7 @@ role_actions := {
 		"s3:ListBucketVersions",
 		"s3:ListAllMyBuckets",
 		"s3:GetBucketLocation",
+		"s3gate:ListObjects",
 	},
 }
 
