@@ -26,6 +26,10 @@ type Catalog struct {
 	w     *sql.DB // writes; on SQLite one connection, so writes serialise
 	r     *sql.DB // reads; on SQLite a read-only pool, on PostgreSQL the same as w
 	cache *bucketCache
+	// On SQLite, the hot path's prepared statements and write group (see
+	// hotpath.go); nil on PostgreSQL.
+	readStmts *stmtCache
+	group     *writeGroup
 }
 
 // Option changes how Open sets up a Catalog.
@@ -71,12 +75,17 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Catalog, error) {
 		if c.w, c.r, err = openSQLite(ctx, path); err != nil {
 			return nil, err
 		}
+		c.group = &writeGroup{db: c.w}
 	default:
 		return nil, fmt.Errorf("catalog: unsupported DSN scheme %q (want postgres://, postgresql://, sqlite:///path or a file path)", scheme)
 	}
 	if err := migrate(ctx, c.w, c.d); err != nil {
 		c.Close()
 		return nil, err
+	}
+	if c.group != nil { // the tables exist now
+		c.readStmts = newStmtCache(ctx, c.r, []string{selectObject, selectSequencer})
+		c.group.cache = newStmtCache(ctx, c.w, hotStatements())
 	}
 	return c, nil
 }
@@ -108,6 +117,10 @@ func sqlitePath(dsn string, hasScheme bool) (string, error) {
 
 // Close closes the database connections.
 func (c *Catalog) Close() error {
+	if c.group != nil && c.group.cache != nil {
+		c.readStmts.close()
+		c.group.cache.close()
+	}
 	err := c.w.Close()
 	if c.r != c.w {
 		err = errors.Join(err, c.r.Close())

@@ -296,7 +296,7 @@ func (c *Catalog) SyncObject(ctx context.Context, processor, bucket, key, seq st
 			res.Object = current
 			return nil
 		}
-		return write(func(tx *sql.Tx) error {
+		return write(func(ctx context.Context, tx execer) error {
 			if err := c.writeSyncState(ctx, tx, current, next, bucket, key, seq, &res); err != nil {
 				return err
 			}
@@ -316,6 +316,28 @@ func (c *Catalog) SyncObject(ctx context.Context, processor, bucket, key, seq st
 	return res, nil
 }
 
+// The statements of the hot path (see hotpath.go), besides objectUpsert
+// and tagInsertSQL's.
+const (
+	selectObject     = "SELECT " + objectColumns + " FROM objects WHERE bucket = $1 AND key = $2"
+	selectSequencer  = "SELECT sequencer FROM hook_sequencers WHERE bucket = $1 AND key = $2 AND processor = $3"
+	deleteObjectRow  = "DELETE FROM objects WHERE bucket = $1 AND key = $2"
+	raiseSequencer   = "UPDATE objects SET sequencer = $3 WHERE bucket = $1 AND key = $2 AND sequencer < $3"
+	deleteObjectTags = "DELETE FROM object_tags WHERE bucket = $1 AND key = $2"
+)
+
+// hotStatements are prepared once on SQLite.
+func hotStatements() []string {
+	qs := []string{selectObject, selectSequencer, deleteObjectRow, raiseSequencer, deleteObjectTags, recordSequencer, objectUpsert}
+	for n := 1; n <= maxObjectTags; n++ {
+		qs = append(qs, tagInsertSQL(n))
+	}
+	return qs
+}
+
+// maxObjectTags is S3's limit on an object's tags.
+const maxObjectTags = 10
+
 // recordSequencer records a processor's sequencer of a key, unless a
 // greater one is recorded.
 const recordSequencer = `INSERT INTO hook_sequencers (bucket, key, processor, sequencer, updated_at) VALUES ($1, $2, $3, $4, $5)
@@ -325,7 +347,7 @@ const recordSequencer = `INSERT INTO hook_sequencers (bucket, key, processor, se
 // readSyncState reads the row and the processor's recorded sequencer.
 func readSyncState(ctx context.Context, rd querier, processor, bucket, key string) (*Object, string, error) {
 	var current *Object
-	o, err := scanObject(rd.QueryRowContext(ctx, "SELECT "+objectColumns+" FROM objects WHERE bucket = $1 AND key = $2", bucket, key))
+	o, err := scanObject(rd.QueryRowContext(ctx, selectObject, bucket, key))
 	switch {
 	case err == nil:
 		current = &o
@@ -333,7 +355,7 @@ func readSyncState(ctx context.Context, rd querier, processor, bucket, key strin
 		return nil, "", err
 	}
 	var stored string
-	err = rd.QueryRowContext(ctx, "SELECT sequencer FROM hook_sequencers WHERE bucket = $1 AND key = $2 AND processor = $3",
+	err = rd.QueryRowContext(ctx, selectSequencer,
 		bucket, key, processor).Scan(&stored)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, "", err
@@ -366,9 +388,9 @@ const sameVersionSQL = "objects.etag = excluded.etag AND objects.size = excluded
 
 // writeSyncState writes next, normalized, over current (nil: absent) and
 // fills res.
-func (c *Catalog) writeSyncState(ctx context.Context, tx *sql.Tx, current, next *Object, bucket, key, seq string, res *SyncResult) error {
+func (c *Catalog) writeSyncState(ctx context.Context, tx execer, current, next *Object, bucket, key, seq string, res *SyncResult) error {
 	if next == nil {
-		r, err := tx.ExecContext(ctx, "DELETE FROM objects WHERE bucket = $1 AND key = $2", bucket, key) // tags cascade
+		r, err := tx.ExecContext(ctx, deleteObjectRow, bucket, key) // tags cascade
 		if err != nil {
 			return err
 		}
@@ -380,7 +402,7 @@ func (c *Catalog) writeSyncState(ctx context.Context, tx *sql.Tx, current, next 
 	if current != nil && current.sameState(&n) {
 		res.Object = current
 		if seq > current.Sequencer {
-			_, err := tx.ExecContext(ctx, "UPDATE objects SET sequencer = $3 WHERE bucket = $1 AND key = $2 AND sequencer < $3",
+			_, err := tx.ExecContext(ctx, raiseSequencer,
 				bucket, key, seq)
 			current.Sequencer = seq
 			return err
@@ -407,8 +429,8 @@ func (c *Catalog) writeSyncState(ctx context.Context, tx *sql.Tx, current, next 
 
 // replaceObjectTags makes object_tags hold exactly tags for the object.
 // Always done with the row's upsert, whose row lock orders it.
-func replaceObjectTags(ctx context.Context, tx *sql.Tx, bucket, key string, tags map[string]string) error {
-	if _, err := tx.ExecContext(ctx, "DELETE FROM object_tags WHERE bucket = $1 AND key = $2", bucket, key); err != nil {
+func replaceObjectTags(ctx context.Context, tx execer, bucket, key string, tags map[string]string) error {
+	if _, err := tx.ExecContext(ctx, deleteObjectTags, bucket, key); err != nil {
 		return err
 	}
 	if len(tags) == 0 {
@@ -419,18 +441,26 @@ func replaceObjectTags(ctx context.Context, tx *sql.Tx, bucket, key string, tags
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	args := []any{bucket, key}
+	for _, k := range keys {
+		args = append(args, k, tags[k])
+	}
+	_, err := tx.ExecContext(ctx, tagInsertSQL(len(keys)), args...)
+	return err
+}
+
+// tagInsertSQL inserts n tags of one object: ($1, $2) are the bucket and
+// key, then a key and value per tag.
+func tagInsertSQL(n int) string {
 	var q strings.Builder
 	q.WriteString("INSERT INTO object_tags (bucket, key, tag_key, tag_value) VALUES ")
-	args := []any{bucket, key}
-	for i, k := range keys {
+	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString("($1, $2, $" + strconv.Itoa(len(args)+1) + ", $" + strconv.Itoa(len(args)+2) + ")")
-		args = append(args, k, tags[k])
+		q.WriteString("($1, $2, $" + strconv.Itoa(2*i+3) + ", $" + strconv.Itoa(2*i+4) + ")")
 	}
-	_, err := tx.ExecContext(ctx, q.String(), args...)
-	return err
+	return q.String()
 }
 
 // SetObjectFields is how a later hook (image, scan) records what it found
@@ -493,7 +523,7 @@ func (c *Catalog) SetObjectFields(ctx context.Context, processor, bucket, key, s
 	err := c.withKeyLock(ctx, processor, bucket, key, func(rd querier, write writeFunc) error {
 		written = false
 		var stored string
-		err := rd.QueryRowContext(ctx, "SELECT sequencer FROM hook_sequencers WHERE bucket = $1 AND key = $2 AND processor = $3",
+		err := rd.QueryRowContext(ctx, selectSequencer,
 			bucket, key, processor).Scan(&stored)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -501,7 +531,7 @@ func (c *Catalog) SetObjectFields(ctx context.Context, processor, bucket, key, s
 		if seq != "" && seq < stored {
 			return nil // a newer event of this hook has been applied
 		}
-		return write(func(tx *sql.Tx) error {
+		return write(func(ctx context.Context, tx execer) error {
 			if len(sets) > 0 {
 				r, err := tx.ExecContext(ctx, "UPDATE objects SET "+strings.Join(sets, ", ")+
 					" WHERE bucket = $1 AND key = $2 AND etag = $3", args...)
@@ -532,7 +562,7 @@ func (c *Catalog) GetObject(ctx context.Context, bucket, key string) (Object, er
 	if !storable(bucket) || !storable(key) {
 		return Object{}, ErrNoSuchObject
 	}
-	o, err := scanObject(c.r.QueryRowContext(ctx, "SELECT "+objectColumns+" FROM objects WHERE bucket = $1 AND key = $2", bucket, key))
+	o, err := scanObject(c.r.QueryRowContext(ctx, selectObject, bucket, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Object{}, ErrNoSuchObject
 	}
@@ -546,7 +576,7 @@ func (c *Catalog) GetObject(ctx context.Context, bucket, key string) (Object, er
 // to bucket/key, "" when none (or its tombstone was pruned).
 func (c *Catalog) ProcessorSequencer(ctx context.Context, processor, bucket, key string) (string, error) {
 	var seq string
-	err := c.r.QueryRowContext(ctx, "SELECT sequencer FROM hook_sequencers WHERE bucket = $1 AND key = $2 AND processor = $3",
+	err := c.r.QueryRowContext(ctx, selectSequencer,
 		bucket, key, processor).Scan(&seq)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", wrap(ctx, "get processor sequencer", err)
@@ -596,8 +626,9 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// writeFunc runs fn in a write transaction and commits it.
-type writeFunc func(fn func(tx *sql.Tx) error) error
+// writeFunc runs fn in a write transaction and commits it. fn gets the
+// context to run its statements with.
+type writeFunc func(fn func(ctx context.Context, tx execer) error) error
 
 // keyLockID is the 64-bit name of processor's lock on bucket/key: the
 // first 8 bytes of a SHA-256 of the three, so every replica computes the
@@ -635,7 +666,7 @@ func (c *Catalog) withKeyLock(ctx context.Context, processor, bucket, key string
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", id); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
-		if err := fn(tx, func(w func(*sql.Tx) error) error { return w(tx) }); err != nil {
+		if err := fn(tx, func(w func(context.Context, execer) error) error { return w(ctx, tx) }); err != nil {
 			return err
 		}
 		return tx.Commit()
@@ -647,17 +678,7 @@ func (c *Catalog) withKeyLock(ctx context.Context, processor, bucket, key string
 		return ctx.Err()
 	}
 	defer func() { <-stripe }()
-	return fn(c.r, func(w func(*sql.Tx) error) error {
-		tx, err := c.w.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if err := w(tx); err != nil {
-			return err
-		}
-		return tx.Commit()
-	})
+	return fn(cachedDB{c.readStmts}, func(w func(context.Context, execer) error) error { return c.group.do(ctx, w) })
 }
 
 // ReadGrant is one place a caller may read: a bucket ("*" for every bucket)

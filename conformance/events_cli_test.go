@@ -136,3 +136,22 @@ func TestEventsDeadLetters(t *testing.T) {
 		t.Fatalf("dlq list of an unknown hook: %v\n%s", err, out)
 	}
 }
+
+// TestEventsWithoutHooks: with every hook turned off, writes still work and
+// still record their events; the catalogue routes say it is off.
+func TestEventsWithoutHooks(t *testing.T) {
+	t.Parallel()
+	s := startServerOpts(t, serverOptions{Args: []string{"--no-events-metadata"}})
+	c := s.client()
+	bucket := newBucketName(t)
+	createBucket(t, c, bucket)
+	if _, err := c.PutObject(testContext(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("k"), Body: strings.NewReader("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := s.admin(t, "GET", "/api/v1/objects", nil); status != 501 || !strings.Contains(string(body), "CatalogueDisabled") {
+		t.Fatalf("GET /api/v1/objects with the metadata hook off: %d %s", status, body)
+	}
+	if out, err := eventsCLI(t, s, "dlq", "list", "--json"); err != nil || !strings.Contains(out, `"dead_letters": []`) {
+		t.Fatalf("dlq list: %v\n%s", err, out)
+	}
+}

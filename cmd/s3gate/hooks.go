@@ -101,9 +101,13 @@ func openHooks(ctx context.Context, cfg config.Config, log *slog.Logger, reg pro
 	if cfg.Events.Metadata {
 		specs = append(specs, worker.Spec{Processor: metadata.New(backend, cat, metadata.Options{}), Concurrency: cfg.Events.Workers})
 	}
-	h.pool, err = worker.New(h.q, specs, worker.Options{MaxAttempts: cfg.Events.MaxAttempts, Logger: log, Registerer: reg})
-	if err != nil {
-		return nil, err
+	// With every hook turned off, events are still recorded and queued:
+	// a hook turned on later, or a backfill, finds them.
+	if len(specs) > 0 {
+		h.pool, err = worker.New(h.q, specs, worker.Options{MaxAttempts: cfg.Events.MaxAttempts, Logger: log, Registerer: reg})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return h, nil
 }
@@ -154,6 +158,9 @@ func (h *hooks) run(ctx context.Context) {
 			h.log.Error("event outbox stopped", "err", err)
 		}
 	})
+	if h.pool == nil {
+		return
+	}
 	h.running.Go(func() {
 		if err := h.pool.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			h.log.Error("hook workers stopped", "err", err)
@@ -175,7 +182,12 @@ func (h *hooks) Close() error {
 
 // The admin API's view (gateway.Hooks).
 
-func (h *hooks) Processors() []string { return h.pool.Processors() }
+func (h *hooks) Processors() []string {
+	if h.pool == nil {
+		return nil
+	}
+	return h.pool.Processors()
+}
 
 func (h *hooks) DeadLetters(ctx context.Context, processor string, max int) ([]queue.DeadLetter, error) {
 	return h.q.DeadLetters(ctx, processor, max)

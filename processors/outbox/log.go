@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/s3gate/s3gate/processors/internal/logfile"
 )
 
 // reserve makes room for a record of n bytes in the current batch, moving
@@ -224,7 +226,7 @@ func (o *Outbox) openLog() error {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case name == "LOCK":
+		case name == logfile.LockFile:
 			continue
 		case strings.HasSuffix(name, ".tmp"):
 			// A segment whose creation did not finish: nothing was
@@ -331,7 +333,7 @@ func (o *Outbox) readHeader(s *segment, last bool) (bool, error) {
 // committed or neither.
 func (o *Outbox) scan() error {
 	o.nextID = o.segs[len(o.segs)-1].first
-	var fr frameReader
+	var fr logfile.Reader
 	for i, s := range o.segs {
 		last := i == len(o.segs)-1
 		limit := uint64(1<<64 - 1) // intents of s are below the next segment's first
@@ -403,7 +405,7 @@ func (o *Outbox) apply(s *segment, r record, limit uint64) bool {
 // countCommits finds the commit records of events not yet published: they
 // keep their segments and are read back for publication.
 func (o *Outbox) countCommits() error {
-	var fr frameReader
+	var fr logfile.Reader
 	for _, s := range o.segs {
 		if err := o.scanSegment(&fr, s, false, func(r record) bool {
 			if r.kind != recCommit {
@@ -431,7 +433,7 @@ func (o *Outbox) countCommits() error {
 // corrupt record ends the segment there: the newest segment (last) is
 // truncated to it, as a crash mid-write leaves one; in an older one the
 // rest is unreadable, which is reported.
-func (o *Outbox) scanSegment(fr *frameReader, s *segment, last bool, fn func(record) bool) error {
+func (o *Outbox) scanSegment(fr *logfile.Reader, s *segment, last bool, fn func(record) bool) error {
 	flags := os.O_RDONLY
 	if last {
 		flags = os.O_RDWR
@@ -441,10 +443,10 @@ func (o *Outbox) scanSegment(fr *frameReader, s *segment, last bool, fn func(rec
 		return fmt.Errorf("outbox: %w", err)
 	}
 	defer f.Close()
-	fr.reset(f, segHeader, s.size)
+	fr.Reset(f, segHeader, s.size)
 	for {
-		off := fr.offset()
-		r, err := fr.next()
+		off := fr.Offset()
+		r, err := nextRecord(fr)
 		if err == io.EOF {
 			return nil
 		}

@@ -105,7 +105,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -114,6 +113,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/s3gate/s3gate/processors/events"
+	"github.com/s3gate/s3gate/processors/internal/logfile"
 	"github.com/s3gate/s3gate/processors/queue"
 )
 
@@ -161,9 +161,9 @@ const (
 
 // Errors.
 var (
-	// ErrLocked is returned by Open when another process has the
+	// ErrLocked is what Open's error wraps when another process has the
 	// directory open.
-	ErrLocked = errors.New("outbox: directory is in use by another process")
+	ErrLocked = logfile.ErrLocked
 	// ErrClosed is returned by Begin after Close.
 	ErrClosed = errors.New("outbox: closed")
 	// ErrTooLarge is returned by Begin for a record whose JSON is over
@@ -310,16 +310,9 @@ func Open(dir string, q queue.Queue, opts Options) (*Outbox, error) {
 	}
 	o.retryMax = max(o.retryMax, o.retryMin)
 
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := logfile.LockDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
-	}
-	if err := lockExclusive(lock); err != nil {
-		lock.Close()
-		return nil, err
 	}
 	o.lock = lock
 	if err := o.openLog(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/s3gate/s3gate/processors/events"
+	"github.com/s3gate/s3gate/processors/internal/logfile"
 	"github.com/s3gate/s3gate/processors/queue"
 	"github.com/s3gate/s3gate/processors/queue/diskq"
 )
@@ -857,9 +858,9 @@ func TestTornTail(t *testing.T) {
 			appendFile(t, seg, bad)
 		}, true},
 		{"valid frame, unknown type", func(t *testing.T, seg string) {
-			b, start := beginFrame(nil)
+			b, start := logfile.BeginFrame(nil)
 			b = append(b, 'Z', 1, 0, 0, 0, 0, 0, 0, 0)
-			appendFile(t, seg, endFrame(b, start))
+			appendFile(t, seg, logfile.EndFrame(b, start))
 		}, true},
 		{"last record damaged", func(t *testing.T, seg string) {
 			f, err := os.OpenFile(seg, os.O_RDWR, 0)
@@ -931,7 +932,7 @@ func TestCorruptSealedSegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteAt([]byte{'#'}, segHeader+frameHeader+3); err != nil {
+	if _, err := f.WriteAt([]byte{'#'}, segHeader+logfile.FrameHeader+3); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

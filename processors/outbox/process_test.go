@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/s3gate/s3gate/processors/events"
+	"github.com/s3gate/s3gate/processors/internal/logfile"
 	"github.com/s3gate/s3gate/processors/queue/diskq"
 )
 
@@ -138,15 +139,15 @@ func inspect(t *testing.T, dir string) map[string]*onDisk {
 	t.Helper()
 	byID := map[uint64]*onDisk{}
 	byKey := map[string]*onDisk{}
-	var fr frameReader
+	var fr logfile.Reader
 	for _, path := range segFiles(t, dir) {
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fr.reset(f, segHeader, fileSize(t, path))
+		fr.Reset(f, segHeader, fileSize(t, path))
 		for {
-			r, err := fr.next()
+			r, err := nextRecord(&fr)
 			if err != nil {
 				break // the end, or a torn tail
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/s3gate/s3gate/processors/events"
+	"github.com/s3gate/s3gate/processors/internal/logfile"
 )
 
 // CheckFunc decides the outcome of an intent left without one by a crash:
@@ -48,7 +49,7 @@ func (o *Outbox) Recover(ctx context.Context, check CheckFunc) (RecoverStats, er
 	}
 	o.mu.Unlock()
 	var errs []error
-	var fr frameReader
+	var fr logfile.Reader
 	for _, s := range segs {
 		if err := o.recoverSegment(ctx, &fr, s, check, &st, &errs); err != nil {
 			return st, err
@@ -67,7 +68,7 @@ func (o *Outbox) Recover(ctx context.Context, check CheckFunc) (RecoverStats, er
 // recoverSegment checks the unchecked intents of s. Its error ends
 // Recover (ctx ended, or s is unreadable); errors of check are collected
 // in errs.
-func (o *Outbox) recoverSegment(ctx context.Context, fr *frameReader, s *segment, check CheckFunc, st *RecoverStats, errs *[]error) error {
+func (o *Outbox) recoverSegment(ctx context.Context, fr *logfile.Reader, s *segment, check CheckFunc, st *RecoverStats, errs *[]error) error {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
@@ -76,9 +77,9 @@ func (o *Outbox) recoverSegment(ctx context.Context, fr *frameReader, s *segment
 	o.mu.Lock()
 	end := s.size
 	o.mu.Unlock()
-	fr.reset(f, segHeader, end)
+	fr.Reset(f, segHeader, end)
 	for {
-		r, err := fr.next()
+		r, err := nextRecord(fr)
 		if err == io.EOF {
 			return nil
 		}

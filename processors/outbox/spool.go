@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/s3gate/s3gate/processors/internal/logfile"
 )
 
 // entry is an event waiting for publication.
@@ -33,7 +35,7 @@ type spool struct {
 	// The publisher's.
 	rfile    *os.File
 	rfileSeg *segment
-	rd       frameReader
+	rd       logfile.Reader
 }
 
 // spoolLocked queues e, whose commit record is at off in cseg. Call with
@@ -177,21 +179,21 @@ func (o *Outbox) readCommits(s *segment, off, end int64, max int) ([]*entry, int
 		}
 		o.rfile, o.rfileSeg = f, s
 	}
-	o.rd.reset(o.rfile, off, end)
+	o.rd.Reset(o.rfile, off, end)
 	var got []*entry
 	for len(got) < max {
-		r, err := o.rd.next()
+		r, err := nextRecord(&o.rd)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return got, o.rd.offset(), err
+			return got, o.rd.Offset(), err
 		}
 		if r.kind == recCommit {
 			got = append(got, &entry{id: r.id, hash: r.hash, body: append([]byte(nil), r.body...)})
 		}
 	}
-	return got, o.rd.offset(), nil
+	return got, o.rd.Offset(), nil
 }
 
 // moveReader moves reading back on to the segment after s. Call with mu

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/s3gate/s3gate/processors/internal/logfile"
 	"github.com/s3gate/s3gate/processors/queue"
 )
 
@@ -81,16 +82,16 @@ func (d *deadLetters) load(q *Queue) error {
 	case !bytes.Equal(hdr[:n], magicDead):
 		return errors.New("not a dead-letter file")
 	}
-	var fr frameReader
-	fr.reset(d.f, fileHeader, size)
+	var fr logfile.Reader
+	fr.Reset(d.f, fileHeader, size)
 	for {
-		off := fr.offset()
-		payload, err := fr.next(maxAuxPayload)
+		off := fr.Offset()
+		payload, err := fr.Next(maxAuxPayload)
 		if err == io.EOF {
 			break
 		}
 		if err == nil {
-			err = d.apply(payload, off, fr.offset()-off)
+			err = d.apply(payload, off, fr.Offset()-off)
 		}
 		if errors.Is(err, errBadFrame) {
 			q.log.Warn("diskq: truncating torn tail of dead letters", "file", d.path, "offset", off, "bytes", size-off)
@@ -103,7 +104,7 @@ func (d *deadLetters) load(q *Queue) error {
 			return err
 		}
 	}
-	d.size = fr.offset()
+	d.size = fr.Offset()
 	return nil
 }
 
@@ -154,7 +155,7 @@ func (d *deadLetters) write(q *Queue, rec []byte) error {
 }
 
 func encodeLetter(id uint64, m queue.Message, reason string, at time.Time) []byte {
-	b, start := beginFrame(nil)
+	b, start := logfile.BeginFrame(nil)
 	b = append(b, recLetter)
 	b = binary.LittleEndian.AppendUint64(b, id)
 	b = binary.LittleEndian.AppendUint32(b, uint32(max(m.Deliveries, 0)))
@@ -162,14 +163,14 @@ func encodeLetter(id uint64, m queue.Message, reason string, at time.Time) []byt
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(reason)))
 	b = append(b, reason...)
 	b = append(b, m.Body...)
-	return endFrame(b, start)
+	return logfile.EndFrame(b, start)
 }
 
 // letter reads the dead letter r of group.
 func (d *deadLetters) letter(group string, r deadRef) (queue.DeadLetter, error) {
-	var fr frameReader
-	fr.reset(d.f, r.off, r.off+r.n)
-	payload, err := fr.next(maxAuxPayload)
+	var fr logfile.Reader
+	fr.Reset(d.f, r.off, r.off+r.n)
+	payload, err := fr.Next(maxAuxPayload)
 	if err != nil {
 		return queue.DeadLetter{}, fmt.Errorf("diskq: reading dead letter %s of group %q: %w", formatID(r.id), group, err)
 	}

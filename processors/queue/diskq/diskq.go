@@ -86,6 +86,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/s3gate/s3gate/processors/internal/logfile"
 	"github.com/s3gate/s3gate/processors/queue"
 )
 
@@ -133,9 +134,9 @@ const (
 
 // Errors.
 var (
-	// ErrLocked is returned by Open when another process has the
+	// ErrLocked is what Open's error wraps when another process has the
 	// directory open.
-	ErrLocked = errors.New("diskq: queue directory is in use by another process")
+	ErrLocked = logfile.ErrLocked
 	// ErrNoGroup is returned for a group that does not exist.
 	ErrNoGroup = errors.New("diskq: no such group")
 	// ErrTooLarge is returned by Publish for a body over MaxBodySize.
@@ -234,13 +235,9 @@ func Open(dir string, opts Options) (*Queue, error) {
 			return nil, fmt.Errorf("diskq: %w", err)
 		}
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := logfile.LockDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("diskq: %w", err)
-	}
-	if err := lockExclusive(lock); err != nil {
-		lock.Close()
-		return nil, err
 	}
 	q.lock = lock
 	err = q.openLog()

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/s3gate/s3gate/processors/internal/logfile"
 	"github.com/s3gate/s3gate/processors/queue"
 )
 
@@ -47,7 +48,7 @@ type group struct {
 	journal *os.File
 	jsize   int64
 	dirty   bool // journal written since its last fsync
-	rd      frameReader
+	rd      logfile.Reader
 	pos     cursor // where rd stands, for reading new entries in order
 
 	dlMu sync.Mutex
@@ -148,7 +149,7 @@ func (q *Queue) EnsureGroup(ctx context.Context, name string) error {
 
 func (g *group) encodeSnapshot(gen uint64) []byte {
 	b := append([]byte(nil), magicSnapshot...)
-	b, start := beginFrame(b)
+	b, start := logfile.BeginFrame(b)
 	b = binary.LittleEndian.AppendUint64(b, gen)
 	b = binary.LittleEndian.AppendUint64(b, g.next)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(g.name)))
@@ -159,21 +160,16 @@ func (g *group) encodeSnapshot(gen uint64) []byte {
 		b = binary.LittleEndian.AppendUint32(b, p.deliveries)
 		b = binary.LittleEndian.AppendUint64(b, uint64(p.at.UnixNano()))
 	}
-	return endFrame(b, start)
+	return logfile.EndFrame(b, start)
 }
 
 // decodeSnapshot loads a snapshot into g, whose name it must carry.
 func (g *group) decodeSnapshot(data []byte) error {
-	if len(data) < fileHeader+frameHeader || !bytes.Equal(data[:fileHeader], magicSnapshot) {
+	if !bytes.HasPrefix(data, magicSnapshot) {
 		return errBadFrame
 	}
-	var fr frameReader
-	fr.reset(bytes.NewReader(data), fileHeader, int64(len(data)))
-	payload, err := fr.next(len(data))
-	if err != nil {
-		return errBadFrame
-	}
-	if fr.offset() != int64(len(data)) {
+	payload, rest, err := logfile.ParseFrame(data[fileHeader:], len(data))
+	if err != nil || len(rest) != 0 {
 		return errBadFrame
 	}
 	d := decoder{b: payload}
@@ -313,11 +309,11 @@ func (g *group) replayJournal() error {
 		f.Close()
 		return g.newJournal()
 	}
-	var fr frameReader
-	fr.reset(f, journalHeader, fi.Size())
+	var fr logfile.Reader
+	fr.Reset(f, journalHeader, fi.Size())
 	for {
-		off := fr.offset()
-		payload, err := fr.next(maxAuxPayload)
+		off := fr.Offset()
+		payload, err := fr.Next(maxAuxPayload)
 		if err == io.EOF {
 			break
 		}
@@ -337,7 +333,7 @@ func (g *group) replayJournal() error {
 			return err
 		}
 	}
-	g.journal, g.jsize = f, fr.offset()
+	g.journal, g.jsize = f, fr.Offset()
 	return nil
 }
 
@@ -379,23 +375,23 @@ func (g *group) apply(payload []byte) error {
 // Every journal record is its type, the time it was written (Unix ns),
 // then its fields.
 func appendRange(dst []byte, typ byte, at time.Time, from, to uint64) []byte {
-	dst, start := beginFrame(dst)
+	dst, start := logfile.BeginFrame(dst)
 	dst = append(dst, typ)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(at.UnixNano()))
 	dst = binary.LittleEndian.AppendUint64(dst, from)
 	dst = binary.LittleEndian.AppendUint64(dst, to)
-	return endFrame(dst, start)
+	return logfile.EndFrame(dst, start)
 }
 
 func appendIDs(dst []byte, typ byte, at time.Time, ids []uint64) []byte {
-	dst, start := beginFrame(dst)
+	dst, start := logfile.BeginFrame(dst)
 	dst = append(dst, typ)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(at.UnixNano()))
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(ids)))
 	for _, id := range ids {
 		dst = binary.LittleEndian.AppendUint64(dst, id)
 	}
-	return endFrame(dst, start)
+	return logfile.EndFrame(dst, start)
 }
 
 func decodeIDs(d *decoder) ([]uint64, error) {
@@ -632,7 +628,7 @@ func (q *Queue) readClaimed(claimed []*pendingEntry) ([][]byte, error) {
 	if len(claimed) == 0 {
 		return nil, nil
 	}
-	var rd frameReader
+	var rd logfile.Reader
 	var pos cursor
 	bodies := make([][]byte, len(claimed))
 	for i, p := range claimed {
@@ -688,7 +684,7 @@ func (q *Queue) readNew(g *group, from, n uint64) (msgs []queue.Message, skipTo 
 				"group", g.name, "segment", v.seg.path, "from", formatID(id), "to", formatID(v.next))
 			return msgs, v.next, nil
 		}
-		return msgs, id, err
+		return msgs, id, fmt.Errorf("diskq: reading %s: %w", v.seg.path, err)
 	}
 	return msgs, id, nil
 }

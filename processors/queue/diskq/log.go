@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/s3gate/s3gate/processors/internal/logfile"
 )
 
 // segment is one file of the log.
@@ -143,13 +145,13 @@ func (q *Queue) recoverTail(s *segment) error {
 		return fmt.Errorf("diskq: %s is not a log segment", s.path)
 	}
 
-	var fr frameReader
-	fr.reset(f, fileHeader, size)
+	var fr logfile.Reader
+	fr.Reset(f, fileHeader, size)
 	id, lastIdx := s.start, int64(-1)
 	var idx []indexPoint
 	for {
-		off := fr.offset()
-		payload, err := fr.next(maxLogPayload)
+		off := fr.Offset()
+		payload, err := fr.Next(maxLogPayload)
 		if err == io.EOF {
 			break
 		}
@@ -387,7 +389,7 @@ func (q *Queue) view(id uint64) (segView, error) {
 	return segView{s, s.f, s.size, s.next, s.sealed, s.idx, s.indexed}, nil
 }
 
-// cursor is where a frameReader stands in the log: the next frame it
+// cursor is where a frame reader stands in the log: the next frame it
 // returns is entry id of seg.
 type cursor struct {
 	seg *segment
@@ -397,9 +399,9 @@ type cursor struct {
 // seek positions rd so that its next record is entry id. It keeps going
 // from where rd stands when that is on the way, and otherwise starts at
 // the nearest index point.
-func (q *Queue) seek(rd *frameReader, pos *cursor, v segView, id uint64) error {
+func (q *Queue) seek(rd *logfile.Reader, pos *cursor, v segView, id uint64) error {
 	if pos.seg == v.seg && pos.id == id {
-		rd.end = v.size
+		rd.SetEnd(v.size)
 		return nil
 	}
 	at, off := v.seg.start, int64(fileHeader)
@@ -413,9 +415,9 @@ func (q *Queue) seek(rd *frameReader, pos *cursor, v segView, id uint64) error {
 		}
 	}
 	if pos.seg == v.seg && pos.id <= id && pos.id >= at {
-		rd.end = v.size
+		rd.SetEnd(v.size)
 	} else {
-		rd.reset(v.f, off, v.size)
+		rd.Reset(v.f, off, v.size)
 		*pos = cursor{v.seg, at}
 	}
 	for pos.id < id {
@@ -433,13 +435,13 @@ func (q *Queue) index(v segView) ([]indexPoint, error) {
 	if v.indexed {
 		return v.idx, nil
 	}
-	var rd frameReader
-	rd.reset(v.f, fileHeader, v.size)
+	var rd logfile.Reader
+	rd.Reset(v.f, fileHeader, v.size)
 	pos := cursor{v.seg, v.seg.start}
 	var idx []indexPoint
 	last := int64(-1)
 	for pos.id < v.next {
-		off := rd.offset()
+		off := rd.Offset()
 		if _, err := nextRecord(&rd, &pos); err != nil {
 			if errors.Is(err, errBadFrame) {
 				break
@@ -461,8 +463,8 @@ func (q *Queue) index(v segView) ([]indexPoint, error) {
 
 // nextRecord reads the record pos says comes next and returns its body,
 // valid until rd's next read.
-func nextRecord(rd *frameReader, pos *cursor) ([]byte, error) {
-	payload, err := rd.next(maxLogPayload)
+func nextRecord(rd *logfile.Reader, pos *cursor) ([]byte, error) {
+	payload, err := rd.Next(maxLogPayload)
 	if err == io.EOF {
 		err = errBadFrame // the segment ended before the entry
 	}
@@ -569,9 +571,9 @@ func (q *Queue) trimPath() string { return filepath.Join(q.dir, "trim") }
 
 func encodeTrimPoint(first uint64) []byte {
 	b := append([]byte(nil), magicTrim...)
-	b, start := beginFrame(b)
+	b, start := logfile.BeginFrame(b)
 	b = binary.LittleEndian.AppendUint64(b, first)
-	return endFrame(b, start)
+	return logfile.EndFrame(b, start)
 }
 
 // loadTrimPoint reads the oldest entry Trim left in the queue. The file
@@ -586,10 +588,11 @@ func (q *Queue) loadTrimPoint() error {
 	if err != nil {
 		return fmt.Errorf("diskq: %w", err)
 	}
-	var fr frameReader
-	fr.reset(bytes.NewReader(data), fileHeader, int64(len(data)))
-	payload, err := fr.next(8)
-	if !bytes.HasPrefix(data, magicTrim) || err != nil || len(payload) != 8 {
+	var payload []byte
+	if bytes.HasPrefix(data, magicTrim) {
+		payload, _, err = logfile.ParseFrame(data[fileHeader:], 8)
+	}
+	if err != nil || len(payload) != 8 {
 		q.log.Error("diskq: trim point is corrupt; keeping every entry still on disk", "file", q.trimPath())
 		return nil
 	}
