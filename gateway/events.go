@@ -3,12 +3,14 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/processors/events"
+	"github.com/s3gate/s3gate/sniff"
 )
 
 // Outbox makes the gateway's events durable (processors/outbox implements
@@ -94,8 +96,9 @@ func (g *Gateway) outboxError(r *http.Request, err error) error {
 }
 
 // done reports the backend's outcome: the event of a committed change is
-// published, the intent of a failed one dropped.
-func (c change) done(info backends.ObjectInfo, err error) {
+// published, the intent of a failed one dropped. finish adds what only the
+// handler knows to the final record.
+func (c change) done(info backends.ObjectInfo, err error, finish ...func(*events.Record)) {
 	if c.ticket == nil {
 		return
 	}
@@ -112,20 +115,34 @@ func (c change) done(info backends.ObjectInfo, err error) {
 	if info.Checksum.Value != "" {
 		rec.S3gate.Checksum = info.Checksum.Algorithm + ":" + info.Checksum.Value
 	}
+	for _, f := range finish {
+		f(&rec)
+	}
 	c.ticket.Commit(rec)
 }
 
 // mutate runs a backend call that changes key, with its event recorded
 // before and committed or dropped after. contentType is the object's, when
-// the request declares it.
-func (g *Gateway) mutate(r *http.Request, name, key, contentType string, call func() (backends.ObjectInfo, error)) (backends.ObjectInfo, error) {
+// the request declares it; finish completes the final record.
+func (g *Gateway) mutate(r *http.Request, name, key, contentType string, call func() (backends.ObjectInfo, error), finish ...func(*events.Record)) (backends.ObjectInfo, error) {
 	c, err := g.begin(r, name, key, contentType)
 	if err != nil {
 		return backends.ObjectInfo{}, err
 	}
 	info, err := call()
-	c.done(info, err)
+	c.done(info, err, finish...)
 	return info, err
+}
+
+// sniffed passes an upload's body through a sniffer when events are
+// recorded, and returns the finish that puts the media type of its first
+// bytes in the event: hooks then need not read the object to know it.
+func (g *Gateway) sniffed(body io.Reader) (io.Reader, func(*events.Record)) {
+	if g.opts.Outbox == nil {
+		return body, func(*events.Record) {}
+	}
+	s := sniff.NewReader(body)
+	return s, func(rec *events.Record) { rec.S3gate.SniffedType = s.Type() }
 }
 
 // mutateAll is mutate for several keys of one request (DeleteObjects): one

@@ -116,8 +116,8 @@ func TestEventPerMutation(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := expect(events.ObjectCreatedPut, key, int64(len(body)), strings.Trim(aws.ToString(put.ETag), `"`))
-	if rec.S3gate.ContentType != "text/plain" || rec.S3.Object.Key != url.QueryEscape(key) {
-		t.Fatalf("content type %q, encoded key %q", rec.S3gate.ContentType, rec.S3.Object.Key)
+	if rec.S3gate.ContentType != "text/plain" || rec.S3gate.SniffedType != "text/plain" || rec.S3.Object.Key != url.QueryEscape(key) {
+		t.Fatalf("content type %q, sniffed %q, encoded key %q", rec.S3gate.ContentType, rec.S3gate.SniffedType, rec.S3.Object.Key)
 	}
 	first := rec.S3.Object.Sequencer
 
@@ -160,7 +160,9 @@ func TestEventPerMutation(t *testing.T) {
 	f := signedPostForm(t, time.Now().Add(time.Hour), []any{map[string]string{"bucket": "events"}, []any{"starts-with", "$key", ""}}, [2]string{"key", "posted"})
 	f.filename, f.file = "x", []byte("posted body")
 	expectStatus(t, e.post("events", f), 204)
-	expect(events.ObjectCreatedPost, "posted", int64(len(f.file)), md5hex(string(f.file)))
+	if rec := expect(events.ObjectCreatedPost, "posted", int64(len(f.file)), md5hex(string(f.file))); rec.S3gate.SniffedType != "text/plain" {
+		t.Fatalf("POST sniffed as %q", rec.S3gate.SniffedType)
+	}
 
 	if _, err := e.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("events"), Key: aws.String("copy")}); err != nil {
 		t.Fatal(err)

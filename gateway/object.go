@@ -38,9 +38,10 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) error {
 	opts.Size = up.size
 	opts.Checksum = up.checksum
 	opts.ContentEncoding = storedContentEncoding(opts.ContentEncoding)
+	body, sniffedType := g.sniffed(up.body)
 	info, err := g.mutate(r, events.ObjectCreatedPut, st.key, opts.ContentType, func() (backends.ObjectInfo, error) {
-		return g.backend.PutObject(r.Context(), st.bucket, st.key, up.body, opts)
-	})
+		return g.backend.PutObject(r.Context(), st.bucket, st.key, body, opts)
+	}, sniffedType)
 	if err != nil {
 		return err
 	}

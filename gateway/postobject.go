@@ -99,9 +99,10 @@ func (g *Gateway) postObject(w http.ResponseWriter, r *http.Request) error {
 	v.store("")
 	st.checksum, st.checksumFrom = string(v.alg), v.from
 	opts.Size, opts.Checksum = -1, sum
+	body, sniffedType := g.sniffed(v)
 	info, err := g.mutate(r, events.ObjectCreatedPost, key, opts.ContentType, func() (backends.ObjectInfo, error) {
-		return g.backend.PutObject(r.Context(), st.bucket, key, v, opts)
-	})
+		return g.backend.PutObject(r.Context(), st.bucket, key, body, opts)
+	}, sniffedType)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ type options struct {
 	backend          string
 	cpuprofile       string
 	profileDir       string
+	gatewayArgs      string
 }
 
 func main() {
@@ -54,6 +55,7 @@ func main() {
 	flag.StringVar(&o.versitygw, "versitygw", "", "the versitygw binary (default: versitygw on PATH, else ~/go/bin/versitygw)")
 	flag.StringVar(&o.backend, "gateway-backend", "origin", "s3gate's backend: origin (the versitygw, as benchmarked) or fs (its own data dir, to try the harness alone)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write s3bench's own (client side) CPU profile to this file")
+	flag.StringVar(&o.gatewayArgs, "gateway-args", "", "extra flags for s3gate serve, e.g. '--no-events-enabled' to measure without events and hooks")
 	flag.StringVar(&o.profileDir, "gateway-profile", "", "write s3gate's CPU profile of each measured s3gate cell to this directory (SCENARIO-WORKLOAD-rN.pprof; s3gate runs with --pprof)")
 	flag.Parse()
 
@@ -179,7 +181,7 @@ func runScenario(ctx context.Context, o options, scenario string) error {
 	}
 	defer vgw.stop()
 	originURL := "http://" + org.dial
-	gw, gwURL, opsURL, err := startS3gate(o.s3gate, filepath.Join(tmp, "s3gate"), originURL, originKeys, gwKeys, o.backend == "fs", o.profileDir != "")
+	gw, gwURL, opsURL, err := startS3gate(o.s3gate, filepath.Join(tmp, "s3gate"), originURL, originKeys, gwKeys, o.backend == "fs", o.profileDir != "", strings.Fields(o.gatewayArgs))
 	if err != nil {
 		return err
 	}

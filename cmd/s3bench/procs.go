@@ -120,7 +120,7 @@ func startVersitygw(bin string, prefix []string, addr, dataDir string, k keys) (
 // startS3gate runs s3gate with a config file that makes originURL its
 // default backend (or, with fsOnly, its own data dir) and returns it with
 // its S3 URL from the "s3gate ready" log line.
-func startS3gate(bin, dir, originURL string, origin, root keys, fsOnly, pprof bool) (*proc, string, string, error) {
+func startS3gate(bin, dir, originURL string, origin, root keys, fsOnly, pprof bool, extra []string) (*proc, string, string, error) {
 	cfg := "log:\n  format: json\n"
 	if !fsOnly {
 		cfg += fmt.Sprintf(`default_backend: origin
@@ -157,6 +157,7 @@ backends:
 	if pprof {
 		argv = append(argv, "--pprof")
 	}
+	argv = append(argv, extra...)
 	env := []string{"S3GATE_ROOT_ACCESS_KEY=" + root.access, "S3GATE_ROOT_SECRET_KEY=" + root.secret}
 	p, err := start("s3gate", argv, env, onLine)
 	if err != nil {

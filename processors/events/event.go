@@ -86,7 +86,11 @@ type ObjectEntity struct {
 
 // Extra is s3gate's addition to a record.
 type Extra struct {
-	ContentType string            `json:"contentType,omitempty"`
+	ContentType string `json:"contentType,omitempty"`
+	// SniffedType is the media type the gateway read from the object's
+	// first bytes as they passed through it (see package sniff); absent
+	// when it did not see them (a copy made by the backend).
+	SniffedType string            `json:"sniffedContentType,omitempty"`
 	Auth        string            `json:"auth,omitempty"`
 	Checksum    string            `json:"checksum,omitempty"`
 	Tags        map[string]string `json:"tags,omitempty"`

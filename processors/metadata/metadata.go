@@ -20,15 +20,12 @@ import (
 	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/processors"
 	"github.com/s3gate/s3gate/processors/events"
+	"github.com/s3gate/s3gate/sniff"
 )
 
 // Name is the processor's name, and its key in the catalogue's recorded
 // sequencers.
 const Name = "metadata"
-
-// sniffLen is how many leading bytes content sniffing reads: as many as
-// http.DetectContentType considers.
-const sniffLen = 512
 
 // maxLoadAttempts bounds the re-reads when the object changes between the
 // HEAD and the read of its first bytes.
@@ -77,7 +74,7 @@ func (p *Processor) Handle(ctx context.Context, rec events.Record) error {
 	}
 	seq := rec.S3.Object.Sequencer
 	res, err := p.cat.SyncObject(ctx, Name, bucket, key, seq, func(ctx context.Context, current *catalog.Object) (*catalog.Object, error) {
-		obj, err := p.load(ctx, bucket, key)
+		obj, err := p.load(ctx, bucket, key, knownTypes(rec, current))
 		if obj != nil {
 			obj.Owner, obj.OwnerSequencer = owner(rec, obj, current)
 		}
@@ -98,6 +95,21 @@ func (p *Processor) Handle(ctx context.Context, rec events.Record) error {
 			"sequencer", seq, "exists", res.Object != nil, "etag", etag, "stale", res.Stale)
 	}
 	return nil
+}
+
+// knownTypes are the sniffed media types already known by ETag, which
+// spare a read of the object's first bytes: the one the gateway saw as the
+// event's bytes passed through it, and the row's (an equal ETag is equal
+// bytes).
+func knownTypes(rec events.Record, current *catalog.Object) map[string]string {
+	known := map[string]string{}
+	if current != nil && current.ETag != "" && current.SniffedContentType != "" {
+		known[current.ETag] = current.SniffedContentType
+	}
+	if rec.S3gate.SniffedType != "" && rec.S3.Object.ETag != "" {
+		known[rec.S3.Object.ETag] = rec.S3gate.SniffedType
+	}
+	return known
 }
 
 // owner decides who wrote the loaded version, and the sequencer of the
@@ -140,7 +152,7 @@ func absent(err error) bool {
 // description comes from the same read as the sniffed bytes, so the two
 // agree; the tags come from a read of their own, and should they be a
 // later version's, that version's own event syncs the row again.
-func (p *Processor) load(ctx context.Context, bucket, key string) (*catalog.Object, error) {
+func (p *Processor) load(ctx context.Context, bucket, key string, known map[string]string) (*catalog.Object, error) {
 	for range maxLoadAttempts {
 		info, err := p.backend.HeadObject(ctx, bucket, key, backends.GetOptions{})
 		if absent(err) {
@@ -150,7 +162,10 @@ func (p *Processor) load(ctx context.Context, bucket, key string) (*catalog.Obje
 			return nil, fmt.Errorf("head: %w", err)
 		}
 		sniffed := ""
-		if info.Size > 0 {
+		switch {
+		case info.Size > 0 && known[info.ETag] != "":
+			sniffed = known[info.ETag]
+		case info.Size > 0:
 			var changed bool
 			info, sniffed, changed, err = p.sniff(ctx, bucket, key, info.ETag)
 			if absent(err) {
@@ -188,7 +203,7 @@ func (p *Processor) load(ctx context.Context, bucket, key string) (*catalog.Obje
 // key holds another version now.
 func (p *Processor) sniff(ctx context.Context, bucket, key, etag string) (backends.ObjectInfo, string, bool, error) {
 	obj, err := p.backend.GetObject(ctx, bucket, key, backends.GetOptions{
-		Range:      &backends.Range{Start: 0, End: sniffLen - 1},
+		Range:      &backends.Range{Start: 0, End: sniff.Len - 1},
 		Conditions: backends.Conditions{IfMatch: etag},
 	})
 	if errors.Is(err, backends.ErrPreconditionFail) || errors.Is(err, backends.ErrInvalidRange) {
@@ -198,9 +213,9 @@ func (p *Processor) sniff(ctx context.Context, bucket, key, etag string) (backen
 		return backends.ObjectInfo{}, "", false, fmt.Errorf("get first bytes: %w", err)
 	}
 	defer obj.Body.Close()
-	head, err := io.ReadAll(io.LimitReader(obj.Body, sniffLen))
+	head, err := io.ReadAll(io.LimitReader(obj.Body, sniff.Len))
 	if err != nil {
 		return backends.ObjectInfo{}, "", false, fmt.Errorf("read first bytes: %w", err)
 	}
-	return obj.Info, Sniff(head), false, nil
+	return obj.Info, sniff.Type(head), false, nil
 }

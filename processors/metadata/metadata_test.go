@@ -514,3 +514,37 @@ func TestBucketGone(t *testing.T) {
 		t.Error("a row for an object of a deleted bucket")
 	}
 }
+
+// TestSniffedByTheGateway: an event that carries the media type the
+// gateway sniffed spares the read of the object's first bytes, but only for
+// the version it describes; later events of the same version reuse the
+// row's.
+func TestSniffedByTheGateway(t *testing.T) {
+	e := newEnv(t, catalogtest.FreshSQLite(t))
+	rec := e.put("told", "alice", pngBytes, backends.PutOptions{})
+	rec.S3gate.SniffedType = "image/png"
+	e.handle(rec)
+	if got := e.backend.gets.Load(); got != 0 {
+		t.Fatalf("%d reads of the object although the event said its type", got)
+	}
+	if row := e.row("told"); row == nil || row.SniffedContentType != "image/png" {
+		t.Fatalf("row %+v", row)
+	}
+	e.handle(e.tag("told", "alice", map[string]string{"k": "v"}))
+	if got := e.backend.gets.Load(); got != 0 {
+		t.Fatalf("a tagging event of the same version read the object (%d reads)", got)
+	}
+
+	// The event's type is of another version than the one stored now:
+	// it is not trusted, the bytes are read.
+	stale := e.put("moved", "alice", pngBytes, backends.PutOptions{})
+	stale.S3gate.SniffedType = "image/png"
+	e.put("moved", "bob", []byte("GIF89a\x01\x00\x01\x00"), backends.PutOptions{})
+	e.handle(stale)
+	if got := e.backend.gets.Load(); got != 1 {
+		t.Fatalf("%d reads, want the one of the current version", got)
+	}
+	if row := e.row("moved"); row == nil || row.SniffedContentType != "image/gif" {
+		t.Fatalf("row %+v", row)
+	}
+}

@@ -1,8 +1,10 @@
-package metadata
+package sniff
 
 import (
 	"bytes"
+	"io"
 	"testing"
+	"testing/iotest"
 )
 
 // ftyp builds an ISO BMFF ftyp box with the given major and compatible
@@ -17,7 +19,11 @@ func ftyp(major string, compatible ...string) []byte {
 	return append(b, "\x00\x00\x00\x08mdat"...)
 }
 
-func TestSniff(t *testing.T) {
+// pngBytes is the start of a PNG file: signature and IHDR of a 3x2 image.
+var pngBytes = append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x03\x00\x00\x00\x02\x08\x02\x00\x00\x00"),
+	bytes.Repeat([]byte{0x42}, 1000)...)
+
+func TestType(t *testing.T) {
 	cases := []struct {
 		name string
 		head []byte
@@ -46,8 +52,44 @@ func TestSniff(t *testing.T) {
 		{"long input", append(bytes.Repeat([]byte(" "), 600), "<svg"...), "text/plain"},
 	}
 	for _, tc := range cases {
-		if got := Sniff(tc.head); got != tc.want {
+		if got := Type(tc.head); got != tc.want {
 			t.Errorf("%s: Sniff = %q, want %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+// TestReader: the stream passes unchanged, in reads of any size, and only
+// its first Len bytes are kept and sniffed.
+func TestReader(t *testing.T) {
+	body := append(append([]byte{}, pngBytes...), bytes.Repeat([]byte("x"), 3000)...)
+	for _, chunk := range []int{1, 7, 511, 512, 513, 4096} {
+		r := NewReader(iotest.OneByteReader(bytes.NewReader(body)))
+		if chunk > 1 {
+			r = NewReader(&chunked{b: body, n: chunk})
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("chunk %d: stream changed (%v)", chunk, err)
+		}
+		if len(r.head) != Len || r.Type() != "image/png" {
+			t.Fatalf("chunk %d: kept %d bytes, type %q", chunk, len(r.head), r.Type())
+		}
+	}
+	if r := NewReader(bytes.NewReader(nil)); r.Type() != "" {
+		t.Fatalf("empty stream sniffed as %q", r.Type())
+	}
+}
+
+type chunked struct {
+	b []byte
+	n int
+}
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[n:]
+	return n, nil
 }

@@ -1,23 +1,31 @@
-package metadata
+// Package sniff tells an object's media type from its first bytes. The
+// gateway sniffs uploads as they stream through it and puts the answer in
+// their events, so that hooks need not read the object again to know it.
+package sniff
 
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"net/http"
 	"strings"
 )
 
-// Sniff returns the media type an object's first bytes suggest, lower case
+// Len is how many leading bytes sniffing reads: as many as
+// http.DetectContentType considers.
+const Len = 512
+
+// Type returns the media type an object's first bytes suggest, lower case
 // and without parameters: http.DetectContentType's answer (the WHATWG
 // sniffing rules), taught a few image formats it does not know (TIFF,
 // HEIC/HEIF, AVIF, SVG). Unknown binary data is application/octet-stream;
 // no bytes at all is "".
-func Sniff(head []byte) string {
+func Type(head []byte) string {
 	if len(head) == 0 {
 		return ""
 	}
-	if len(head) > sniffLen {
-		head = head[:sniffLen]
+	if len(head) > Len {
+		head = head[:Len]
 	}
 	switch {
 	case bytes.HasPrefix(head, []byte("II*\x00")), bytes.HasPrefix(head, []byte("MM\x00*")):
@@ -71,3 +79,23 @@ func isoBMFF(b []byte) string {
 	}
 	return ""
 }
+
+// Reader passes a stream through unchanged and keeps its first Len bytes.
+type Reader struct {
+	r    io.Reader
+	head []byte
+}
+
+// NewReader returns a Reader over r.
+func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
+
+func (s *Reader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if keep := min(n, Len-len(s.head)); keep > 0 {
+		s.head = append(s.head, p[:keep]...)
+	}
+	return n, err
+}
+
+// Type is the media type of the bytes read so far ("" when none were).
+func (s *Reader) Type() string { return Type(s.head) }
