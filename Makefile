@@ -50,3 +50,6 @@ bench: build
 	./bin/s3bench -s3gate $(BIN) $(BENCH_FLAGS)
 	@echo "== the gateway's own cost per request, in process: policy off / built-in / built-in with its decision cache"
 	$(GO) test -run '^$$' -bench 'GetObject4KiB|Decide' -benchmem -benchtime 2s ./gateway ./policy
+	@echo "== the event pipeline: events/s through the metadata hook (SQLite, PostgreSQL), the outbox, the worker pool"
+	$(GO) test -run '^$$' -bench Pipeline -benchtime 3000x ./processors/metadata ./processors/worker
+	$(GO) test -run '^$$' -bench BeginCommit ./processors/outbox
