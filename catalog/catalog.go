@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,9 @@ type Catalog struct {
 	// hotpath.go); nil on PostgreSQL.
 	readStmts *stmtCache
 	group     *writeGroup
+	// replicas serve listings of object rows (see ReadReplicas).
+	replicas    []*sql.DB
+	nextReplica atomic.Uint64
 }
 
 // Option changes how Open sets up a Catalog.
@@ -38,6 +42,7 @@ type Option func(*options)
 type options struct {
 	cacheTTL  time.Duration
 	cacheSize int
+	replicas  []string
 }
 
 // CacheTTL sets how long GetBucket may answer from memory; 0 turns the cache
@@ -83,6 +88,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Catalog, error) {
 		c.Close()
 		return nil, err
 	}
+	if err := c.openReplicas(ctx, o.replicas); err != nil {
+		c.Close()
+		return nil, err
+	}
 	if c.group != nil { // the tables exist now
 		c.readStmts = newStmtCache(ctx, c.r, []string{selectObject, selectSequencer})
 		c.group.cache = newStmtCache(ctx, c.w, hotStatements())
@@ -124,6 +133,9 @@ func (c *Catalog) Close() error {
 	err := c.w.Close()
 	if c.r != c.w {
 		err = errors.Join(err, c.r.Close())
+	}
+	for _, db := range c.replicas {
+		err = errors.Join(err, db.Close())
 	}
 	return err
 }

@@ -1,6 +1,8 @@
-// Package catalog is s3gate's own record store, "the catalogue": bucket state
-// and access keys (their secrets sealed; see identity/keystore) now, and
-// later object metadata and audit records.
+// Package catalog is s3gate's own record store, "the catalogue": bucket
+// state, access keys (their secrets sealed; see identity/keystore) and one
+// row per object, kept by the metadata hook (objects.go: SyncObject, the
+// per-key critical section every hook uses, and ListObjects, whose read
+// grants are part of the query).
 //
 // One schema, two databases. In the embedded shape the catalogue is a SQLite
 // file in the data directory (pure-Go driver, WAL mode, one writer connection
@@ -39,4 +41,9 @@
 // replica's writes are seen only when the entry expires. Absent buckets are
 // never cached, so a bucket created through another replica is visible at
 // once.
+//
+// Listings of object rows can be served by PostgreSQL read replicas
+// (ReadReplicas); everything that must see the latest write reads the
+// primary. On SQLite the hooks' writes are prepared once and committed in
+// groups (hotpath.go).
 package catalog

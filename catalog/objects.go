@@ -753,7 +753,7 @@ func (c *Catalog) ListObjects(ctx context.Context, f ObjectFilter) ([]Object, st
 	}
 	q := "SELECT " + objectColumns + " FROM objects WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY bucket, key LIMIT " + strconv.Itoa(limit+1)
-	rows, err := c.r.QueryContext(ctx, q, args...)
+	rows, err := c.queryListing(ctx, q, args...)
 	if err != nil {
 		return nil, "", wrap(ctx, "list objects", err)
 	}
@@ -791,8 +791,19 @@ func (c *Catalog) CountObjects(ctx context.Context, f ObjectFilter) (Usage, erro
 		return Usage{}, err
 	}
 	var u Usage
-	err = c.r.QueryRowContext(ctx, "SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM objects WHERE "+
-		strings.Join(where, " AND "), args...).Scan(&u.Objects, &u.Bytes)
+	rows, err := c.queryListing(ctx, "SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM objects WHERE "+
+		strings.Join(where, " AND "), args...)
+	if err == nil {
+		defer rows.Close()
+		if !rows.Next() {
+			err = rows.Err()
+			if err == nil {
+				err = sql.ErrNoRows
+			}
+		} else {
+			err = rows.Scan(&u.Objects, &u.Bytes)
+		}
+	}
 	if err != nil {
 		return Usage{}, wrap(ctx, "count objects", err)
 	}
@@ -802,7 +813,7 @@ func (c *Catalog) CountObjects(ctx context.Context, f ObjectFilter) (Usage, erro
 // BucketUsage returns the rows and bytes of every bucket that has rows,
 // sorted by bucket.
 func (c *Catalog) BucketUsage(ctx context.Context) ([]Usage, error) {
-	rows, err := c.r.QueryContext(ctx,
+	rows, err := c.queryListing(ctx,
 		"SELECT bucket, count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM objects GROUP BY bucket ORDER BY bucket")
 	if err != nil {
 		return nil, wrap(ctx, "bucket usage", err)

@@ -103,7 +103,8 @@ func (t TLS) LoadKeyPair() (tls.Certificate, error) {
 // Catalog says where s3gate keeps its own records (buckets, their CORS
 // rules and tags).
 type Catalog struct {
-	DSN string `name:"dsn" help:"PostgreSQL URL (postgres://user@host:5432/db) for the catalogue; empty keeps it in SQLite in the data dir."`
+	DSN          string   `name:"dsn" help:"PostgreSQL URL (postgres://user@host:5432/db) for the catalogue; empty keeps it in SQLite in the data dir."`
+	ReadReplicas []string `name:"read-replicas" placeholder:"URL,..." help:"PostgreSQL read replicas of catalog-dsn; listings of object rows (GET /api/v1/objects) are spread over them, everything else uses the primary."`
 }
 
 // Policy says which policy judges requests.
@@ -201,6 +202,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxRequests < 1 {
 		return settingError("http-max-requests", "must be at least 1")
+	}
+	if len(c.Catalog.ReadReplicas) > 0 && c.Catalog.DSN == "" {
+		return settingError("catalog-read-replicas", "needs catalog.dsn: read replicas belong to a PostgreSQL catalogue")
 	}
 	if err := c.Events.validate(); err != nil {
 		return err

@@ -38,6 +38,19 @@ func StartCluster(t testing.TB) *Cluster {
 	if err != nil {
 		missing(t, "PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or under /usr/lib/postgresql: %v", err)
 	}
+	c := newCluster(t, bin)
+	data := filepath.Join(c.dir, "data")
+	if out, err := c.run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	c.startOnFreePort()
+	return c
+}
+
+// newCluster makes the directory of a cluster, owned by the user the
+// server will run as.
+func newCluster(t testing.TB, bin string) *Cluster {
+	t.Helper()
 	c := &Cluster{t: t, bin: bin}
 	if os.Geteuid() == 0 {
 		if _, err := user.Lookup("postgres"); err != nil {
@@ -58,21 +71,36 @@ func StartCluster(t testing.TB) *Cluster {
 			t.Fatalf("chown %s: %v: %s", dir, err, out)
 		}
 	}
-	data := filepath.Join(dir, "data")
-	if out, err := c.run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
+	return c
+}
+
+func (c *Cluster) startOnFreePort() {
+	c.t.Helper()
 	var lastErr error
 	for range 5 { // another process may take the free port first
+		var err error
 		if c.port, err = freePort(); err != nil {
-			t.Fatal(err)
+			c.t.Fatal(err)
 		}
 		if lastErr = c.start(); lastErr == nil {
-			return c
+			return
 		}
 	}
-	t.Fatalf("PostgreSQL did not start: %v", lastErr)
-	return nil
+	c.t.Fatalf("PostgreSQL did not start: %v", lastErr)
+}
+
+// StartReplica starts a streaming replica of the cluster (pg_basebackup,
+// then recovery following the primary): a read-only server whose data
+// trails the primary's by the replication lag.
+func (c *Cluster) StartReplica() *Cluster {
+	c.t.Helper()
+	r := newCluster(c.t, c.bin)
+	if out, err := r.run("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres",
+		"-D", filepath.Join(r.dir, "data"), "-R", "-X", "stream", "--no-sync"); err != nil {
+		c.t.Fatalf("pg_basebackup: %v\n%s", err, out)
+	}
+	r.startOnFreePort()
+	return r
 }
 
 func missing(t testing.TB, format string, args ...any) {
@@ -87,6 +115,11 @@ func missing(t testing.TB, format string, args ...any) {
 // then the newest /usr/lib/postgresql/N/bin.
 func serverBinaries() (string, error) {
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		// A link on PATH leads to the directory of every server program
+		// (pg_basebackup too).
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
 		dir := filepath.Dir(p)
 		if _, err := os.Stat(filepath.Join(dir, "initdb")); err == nil {
 			return dir, nil

@@ -123,6 +123,7 @@ func TestInvalidConfigurationNamesTheSetting(t *testing.T) {
 		{"bad yaml", nil, []string{"--config", writeFile(t, "listen: [\n")}, []string{"config file"}},
 		{"redis queue without redis", nil, []string{"--events-queue", "redis"}, []string{"events.redis_url"}},
 		{"redis url", nil, []string{"--events-queue", "redis", "--events-redis-url", "http://x:pw@h/"}, []string{"events.redis_url", "redis://"}},
+		{"replicas without a primary", nil, []string{"--catalog-read-replicas", "postgres://r/x"}, []string{"catalog.read_replicas", "catalog.dsn"}},
 		{"no workers", nil, []string{"--events-workers", "0"}, []string{"events.workers"}},
 		{"unknown queue", nil, []string{"--events-queue", "kafka"}, []string{"events-queue"}},
 	}

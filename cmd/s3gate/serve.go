@@ -231,7 +231,7 @@ func openCatalog(ctx context.Context, cfg config.Config) (*catalog.Catalog, erro
 		}
 		dsn = abs
 	}
-	cat, err := catalog.Open(ctx, dsn)
+	cat, err := catalog.Open(ctx, dsn, catalog.ReadReplicas(cfg.Catalog.ReadReplicas...))
 	if err != nil {
 		return nil, fmt.Errorf("catalogue: %w", err)
 	}
