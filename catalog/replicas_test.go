@@ -57,16 +57,29 @@ func TestReadReplicas(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	put("a")
-	waitListed("a")
-
-	// Replay paused on the replica: the primary has the new row, the
-	// listings (the replica's) do not, until replay resumes.
 	rdb, err := sql.Open("pgx", replica.DSN())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
+	put("a")
+	waitListed("a")
+	// Until the replica has replayed the schema and row a, listings fall
+	// back to the primary; wait for it.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var n int
+		if err := rdb.QueryRowContext(ctx, "SELECT count(*) FROM objects").Scan(&n); err == nil && n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not catch up with the primary; its log:\n%s", replica.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Replay paused on the replica: the primary has the new row, the
+	// listings (the replica's) do not, until replay resumes.
 	if _, err := rdb.ExecContext(ctx, "SELECT pg_wal_replay_pause()"); err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +87,7 @@ func TestReadReplicas(t *testing.T) {
 	if _, err := c.GetObject(ctx, "photos", "b"); err != nil {
 		t.Fatalf("the primary does not have the new row: %v", err)
 	}
-	time.Sleep(300 * time.Millisecond) // what replication would need, had replay not been paused
-	for range 4 {                      // every replica in turn: there is one
+	for range 4 { // every replica in turn: there is one
 		if got := strings.Join(listed(), ","); got != "a" {
 			t.Fatalf("listing %q while the replica's replay is paused: it was not answered by the replica", got)
 		}

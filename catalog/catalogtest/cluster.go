@@ -225,3 +225,9 @@ func (c *Cluster) remove() {
 	}
 	os.RemoveAll(c.dir)
 }
+
+// Log returns the server's log, for a failing test to show.
+func (c *Cluster) Log() string {
+	b, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
+	return string(b)
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -30,6 +31,7 @@ import (
 // each hook.
 type hooks struct {
 	cfg     config.Config
+	cat     *catalog.Catalog
 	log     *slog.Logger
 	backend backends.Backend
 	q       queue.Queue
@@ -52,7 +54,7 @@ const (
 // openHooks opens the queue (Redis or the data dir's), the outbox and the
 // worker pool; nothing runs until start.
 func openHooks(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, backend backends.Backend, cat *catalog.Catalog) (_ *hooks, err error) {
-	h := &hooks{cfg: cfg, log: log, backend: backend, seq: events.NewSequencer(cfg.Events.Replica)}
+	h := &hooks{cfg: cfg, cat: cat, log: log, backend: backend, seq: events.NewSequencer(cfg.Events.Replica)}
 	defer func() {
 		if err != nil {
 			h.Close()
@@ -161,11 +163,39 @@ func (h *hooks) run(ctx context.Context) {
 	if h.pool == nil {
 		return
 	}
+	h.running.Go(func() { h.pruneTombstones(ctx) })
 	h.running.Go(func() {
 		if err := h.pool.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			h.log.Error("hook workers stopped", "err", err)
 		}
 	})
+}
+
+// Tombstones (the sequencers hooks keep for deleted keys) are kept for
+// tombstoneAge, far longer than any event waits in the queue, then pruned
+// every pruneEvery.
+const (
+	tombstoneAge = 7 * 24 * time.Hour
+	pruneEvery   = time.Hour
+)
+
+func (h *hooks) pruneTombstones(ctx context.Context) {
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := h.cat.PruneTombstones(ctx, tombstoneAge)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			h.log.Warn("pruning the hooks' tombstones failed; next try in an hour", "err", err)
+		case n > 0:
+			h.log.Info("pruned the hooks' tombstones of keys deleted long ago", "count", n, "older_than", tombstoneAge)
+		}
+	}
 }
 
 // Close releases the pipeline, newest first, once run's context has
