@@ -30,9 +30,12 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 ## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=1h for a long run).
+## Targets are found in the source (func FuzzX in a _test.go file), not with go test -list,
+## which would compile every package's tests once more.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	@set -e; for p in $$($(GO) list -f '{{.ImportPath}}:{{.Dir}}' ./...); do \
+	  pkg=$${p%%:*}; dir=$${p#*:}; \
+	  for target in $$(cat $$dir/*_test.go 2>/dev/null | sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p'); do \
 	    echo "fuzz: $$pkg $$target for $(FUZZTIME)"; \
 	    $(GO) test $$pkg -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s; \
 	  done; \
