@@ -79,7 +79,22 @@ func write(t testing.TB, dir, name, content string) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+	// Written beside and renamed into place, as a deployment should: a
+	// watcher polling every few milliseconds must not read it half written.
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".write-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmp.WriteString(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := tmp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
 		t.Fatal(err)
 	}
 }
