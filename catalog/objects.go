@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -436,11 +436,7 @@ func replaceObjectTags(ctx context.Context, tx execer, bucket, key string, tags 
 	if len(tags) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(tags))
 	args := []any{bucket, key}
 	for _, k := range keys {
 		args = append(args, k, tags[k])
@@ -952,12 +948,8 @@ func (f ObjectFilter) where(d *dialect) (conds []string, args []any, none bool, 
 	if !f.ModifiedBefore.IsZero() {
 		conds = append(conds, "modified_at < "+arg(&args, d.timeArg(f.ModifiedBefore)))
 	}
-	tagKeys := make([]string, 0, len(f.Tags))
-	for k := range f.Tags {
-		tagKeys = append(tagKeys, k)
-	}
-	sort.Strings(tagKeys) // the same filter, the same query text
-	for _, k := range tagKeys {
+	// Sorted: the same filter makes the same query text.
+	for _, k := range slices.Sorted(maps.Keys(f.Tags)) {
 		conds = append(conds, "EXISTS (SELECT 1 FROM object_tags t WHERE t.bucket = objects.bucket AND t.key = objects.key AND t.tag_key = "+
 			arg(&args, k)+" AND t.tag_value = "+arg(&args, f.Tags[k])+")")
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
-	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -16,38 +15,11 @@ import (
 	"github.com/s3gate/s3gate/identity"
 )
 
-// validBucketName applies S3's naming rules for new buckets.
+// validBucketName applies S3's naming rules for new buckets: the ones
+// every backend checks (backends.ValidBucketName), and no period next to a
+// hyphen.
 func validBucketName(name string) bool {
-	if len(name) < 3 || len(name) > 63 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	first, last := name[0], name[len(name)-1]
-	if first == '.' || first == '-' || last == '.' || last == '-' {
-		return false
-	}
-	if strings.Contains(name, "..") || strings.Contains(name, ".-") || strings.Contains(name, "-.") {
-		return false
-	}
-	if net.ParseIP(name) != nil {
-		return false
-	}
-	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
-		if strings.HasPrefix(name, p) {
-			return false
-		}
-	}
-	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
-		if strings.HasSuffix(name, s) {
-			return false
-		}
-	}
-	return true
+	return backends.ValidBucketName(name) && !strings.Contains(name, ".-") && !strings.Contains(name, "-.")
 }
 
 // createBucketConfiguration is CreateBucket's optional document; the

@@ -57,7 +57,7 @@ func (g *Gateway) record(r *http.Request, name, key, contentType string) events.
 	if st.authKind != "" {
 		auth = string(st.authKind)
 	}
-	rec := events.New(events.Change{
+	return events.New(events.Change{
 		Name:        name,
 		Region:      g.opts.Region,
 		Time:        g.now(),
@@ -71,7 +71,6 @@ func (g *Gateway) record(r *http.Request, name, key, contentType string) events.
 		ContentType: contentType,
 		Auth:        auth,
 	})
-	return rec
 }
 
 // begin records the intent to make the change named name to key. Its

@@ -49,7 +49,7 @@ func Run(ctx context.Context, o Options, bucket, prefix string, progress func(Pr
 	}
 	p := Progress{Total: -1}
 	if o.Count {
-		n, err := walk(ctx, o, bucket, prefix, func(backends.ObjectInfo) error { return nil })
+		n, err := walk(ctx, o, bucket, prefix, func(backends.ObjectInfo) error { return nil }, nil)
 		if err != nil {
 			return p, err
 		}
@@ -66,7 +66,6 @@ func Run(ctx context.Context, o Options, bucket, prefix string, progress func(Pr
 			Size:      info.Size,
 			ETag:      info.ETag,
 			Sequencer: o.Sequencer.Next(),
-			Principal: "",
 		})
 		rec.S3gate.Synthetic = true
 		body, err := rec.Marshal()
@@ -86,9 +85,9 @@ func Run(ctx context.Context, o Options, bucket, prefix string, progress func(Pr
 }
 
 // walk calls fn for every object of bucket under prefix that Skip does not
-// skip and returns how many it called it for; page, if given, is told
+// skip and returns how many it called it for; page, unless nil, is told
 // after each page how many keys it skipped.
-func walk(ctx context.Context, o Options, bucket, prefix string, fn func(backends.ObjectInfo) error, page ...func(skipped int64)) (int64, error) {
+func walk(ctx context.Context, o Options, bucket, prefix string, fn func(backends.ObjectInfo) error, page func(skipped int64)) (int64, error) {
 	var n int64
 	after := ""
 	for {
@@ -107,8 +106,8 @@ func walk(ctx context.Context, o Options, bucket, prefix string, fn func(backend
 			}
 			n++
 		}
-		for _, f := range page {
-			f(skipped)
+		if page != nil {
+			page(skipped)
 		}
 		if !lp.IsTruncated || lp.NextStartAfter == "" {
 			return n, nil

@@ -74,7 +74,7 @@ func (p *Processor) Handle(ctx context.Context, rec events.Record) error {
 	}
 	seq := rec.S3.Object.Sequencer
 	res, err := p.cat.SyncObject(ctx, Name, bucket, key, seq, func(ctx context.Context, current *catalog.Object) (*catalog.Object, error) {
-		obj, err := p.load(ctx, bucket, key, knownTypes(rec, current))
+		obj, err := p.load(ctx, bucket, key, knownType(rec, current))
 		if obj != nil {
 			obj.Owner, obj.OwnerSequencer = owner(rec, obj, current)
 		}
@@ -97,19 +97,22 @@ func (p *Processor) Handle(ctx context.Context, rec events.Record) error {
 	return nil
 }
 
-// knownTypes are the sniffed media types already known by ETag, which
-// spare a read of the object's first bytes: the one the gateway saw as the
-// event's bytes passed through it, and the row's (an equal ETag is equal
-// bytes).
-func knownTypes(rec events.Record, current *catalog.Object) map[string]string {
-	known := map[string]string{}
-	if current != nil && current.ETag != "" && current.SniffedContentType != "" {
-		known[current.ETag] = current.SniffedContentType
+// knownType returns the sniffed media type already known for a version's
+// ETag, which spares a read of its first bytes: the one the gateway saw as
+// the event's bytes passed through it, or the row's (an equal ETag is equal
+// bytes); "" when neither describes that version.
+func knownType(rec events.Record, current *catalog.Object) func(etag string) string {
+	return func(etag string) string {
+		switch {
+		case etag == "":
+			return ""
+		case rec.S3.Object.ETag == etag && rec.S3gate.SniffedType != "":
+			return rec.S3gate.SniffedType
+		case current != nil && current.ETag == etag:
+			return current.SniffedContentType
+		}
+		return ""
 	}
-	if rec.S3gate.SniffedType != "" && rec.S3.Object.ETag != "" {
-		known[rec.S3.Object.ETag] = rec.S3gate.SniffedType
-	}
-	return known
 }
 
 // owner decides who wrote the loaded version, and the sequencer of the
@@ -152,7 +155,7 @@ func absent(err error) bool {
 // description comes from the same read as the sniffed bytes, so the two
 // agree; the tags come from a read of their own, and should they be a
 // later version's, that version's own event syncs the row again.
-func (p *Processor) load(ctx context.Context, bucket, key string, known map[string]string) (*catalog.Object, error) {
+func (p *Processor) load(ctx context.Context, bucket, key string, known func(etag string) string) (*catalog.Object, error) {
 	for range maxLoadAttempts {
 		info, err := p.backend.HeadObject(ctx, bucket, key, backends.GetOptions{})
 		if absent(err) {
@@ -162,10 +165,10 @@ func (p *Processor) load(ctx context.Context, bucket, key string, known map[stri
 			return nil, fmt.Errorf("head: %w", err)
 		}
 		sniffed := ""
-		switch {
-		case info.Size > 0 && known[info.ETag] != "":
-			sniffed = known[info.ETag]
-		case info.Size > 0:
+		if info.Size > 0 {
+			sniffed = known(info.ETag)
+		}
+		if info.Size > 0 && sniffed == "" {
 			var changed bool
 			info, sniffed, changed, err = p.sniff(ctx, bucket, key, info.ETag)
 			if absent(err) {
