@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -256,6 +257,39 @@ func TestPolicy(t *testing.T) {
 			t.Errorf("PUT after a broken policy file: %v (the running policy must stay)", err)
 		}
 		os.Remove(filepath.Join(dir, "broken.rego"))
+	})
+
+	t.Run("SIGHUP reloads at once", func(t *testing.T) {
+		// A poll interval of an hour: only the signal can bring the change
+		// in while the test runs.
+		dir := t.TempDir()
+		bucket := newBucketName(t)
+		writeFile(t, filepath.Join(dir, "authz.rego"), []byte(conformancePolicy))
+		data, _ := json.Marshal(map[string]string{"shared_bucket": bucket, "homes_bucket": homes, "finance_bucket": finance})
+		writeFile(t, filepath.Join(dir, "data.json"), data)
+		grant := filepath.Join(dir, "grant.rego")
+		writeFile(t, grant, []byte(strings.Replace(grantReaderWrites, "data.shared_bucket", `"no-such-bucket"`, 1)))
+		s := startServerOpts(t, serverOptions{Args: []string{"--config", cfg, "--policy-dir", dir, "--policy-poll-interval", "1h"}})
+		hupRoot := s.client()
+		createBucket(t, hupRoot, bucket)
+		id, sk := createKey(t, s, "hugo", "reader")
+		c := newS3Client(s.S3URL, id, sk)
+		wantAPIError(t, "reader PUT before the change", put(c, bucket, "hup.txt", "x"), "AccessDenied", 403)
+
+		writeFile(t, grant, []byte(grantReaderWrites))
+		wantAPIError(t, "reader PUT after the change, before SIGHUP", put(c, bucket, "hup.txt", "x"), "AccessDenied", 403)
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		s.waitLog(t, "the reload by SIGHUP", func(rec map[string]any) bool {
+			return rec["msg"] == "policy reloaded" && rec["by"] == "SIGHUP"
+		})
+		if err := put(c, bucket, "hup.txt", "allowed now"); err != nil {
+			t.Fatalf("reader PUT after the reload by SIGHUP: %v", err)
+		}
+		if got, err := get(hupRoot, bucket, "hup.txt"); err != nil || got != "allowed now" {
+			t.Errorf("the object the reader wrote: %q, %v", got, err)
+		}
 	})
 }
 

@@ -25,7 +25,7 @@ type Authorizer interface {
 // of its source. Denials are AccessDenied, with the policy's reasons in the
 // message for callers who proved who they are.
 func (g *Gateway) authorize(r *http.Request, op string) error {
-	if g.opts.Authorizer == nil || unauthorized[op] || perKey[op] {
+	if g.opts.Authorizer == nil || unauthorized[op] || perKey[op] || bodyJudged[op] {
 		return nil
 	}
 	st := requestState(r.Context())
@@ -45,6 +45,29 @@ func (g *Gateway) authorize(r *http.Request, op string) error {
 			}
 		} // a malformed source is the handler's to refuse
 	}
+	return g.decide(r, in)
+}
+
+// bodyJudged are the operations whose policy input holds what their body
+// says (PutObjectTagging's tags: input.request.tags): their handler judges
+// them with authorizeBody once the body is read, instead of authorize
+// before it.
+var bodyJudged = map[string]bool{"PutObjectTagging": true}
+
+// authorizeBody judges an operation of bodyJudged, as authorize would
+// have, with the facts of its body that fill adds to the input.
+func (g *Gateway) authorizeBody(r *http.Request, fill func(*policy.Input)) error {
+	if g.opts.Authorizer == nil {
+		return nil
+	}
+	st := requestState(r.Context())
+	action, ok := actions[st.op]
+	if !ok {
+		g.log.ErrorContext(r.Context(), "operation has no IAM action", "op", st.op)
+		return s3Error("AccessDenied")
+	}
+	in := g.policyInput(r, action, st.bucket, st.key)
+	fill(&in)
 	return g.decide(r, in)
 }
 

@@ -1,20 +1,28 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/s3gate/s3gate/backends"
+	"github.com/s3gate/s3gate/identity"
 	"github.com/s3gate/s3gate/identity/bearer"
 	"github.com/s3gate/s3gate/policy"
+	"github.com/s3gate/s3gate/sigv4/sigv4test"
 )
 
 const authzTestPolicy = `package s3gate.authz
@@ -57,6 +65,17 @@ allow if {
 	"cleaner" in input.principal.roles
 	input.action == "s3:DeleteObject"
 	startswith(input.resource.key, "tmp/")
+}
+
+allow if {
+	"publisher" in input.principal.roles
+	input.action == "s3:PutObjectTagging"
+	input.resource.bucket == "public"
+}
+
+deny contains "no secret tags in public" if {
+	input.resource.bucket == "public"
+	input.request.tags.classification == "secret"
 }
 
 deny contains "classified" if {
@@ -206,4 +225,183 @@ func TestExistingTags(t *testing.T) {
 			expectStatus(t, resp, 200)
 		}
 	}
+}
+
+// TestPutObjectTaggingJudgesTags: PutObjectTagging is judged with the tags
+// of its document in input.request.tags.
+func TestPutObjectTaggingJudgesTags(t *testing.T) {
+	e, token := authzEnv(t)
+	e.mkBucket("public")
+	expectStatus(t, e.put("public", "doc.txt", []byte("d"), nil), 200)
+	publisher := token("publisher")
+	doc := func(v string) string {
+		return `<Tagging><TagSet><Tag><Key>classification</Key><Value>` + v + `</Value></Tag></TagSet></Tagging>`
+	}
+	expectStatus(t, bearerRequest(t, "PUT", e.url+"/public/doc.txt?tagging", publisher, doc("open")), 200)
+	ae := expectError(t, bearerRequest(t, "PUT", e.url+"/public/doc.txt?tagging", publisher, doc("secret")), 403, "AccessDenied")
+	if !strings.Contains(ae.Message, "no secret tags in public") {
+		t.Errorf("denial without the policy's reason: %q", ae.Message)
+	}
+	if b := expectStatus(t, e.do(req{path: "/public/doc.txt?tagging"}), 200); !strings.Contains(string(b), "<Value>open</Value>") {
+		t.Errorf("tags after the denied PutObjectTagging: %s", b)
+	}
+	// Other principals are still judged by the action.
+	expectError(t, bearerRequest(t, "PUT", e.url+"/public/doc.txt?tagging", token("reader"), doc("open")), 403, "AccessDenied")
+}
+
+// recordingAuthorizer allows everything and records what it was asked.
+type recordingAuthorizer struct {
+	mu     sync.Mutex
+	inputs []policy.Input
+}
+
+func (a *recordingAuthorizer) Decide(_ context.Context, in policy.Input) (policy.Decision, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.inputs = append(a.inputs, in)
+	return policy.Decision{Allow: true}, nil
+}
+
+func (a *recordingAuthorizer) Readable(context.Context, policy.Principal) ([]policy.Grant, error) {
+	return []policy.Grant{{Bucket: "*"}}, nil
+}
+
+// take returns the inputs recorded since the last take.
+func (a *recordingAuthorizer) take() []policy.Input {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	in := a.inputs
+	a.inputs = nil
+	return in
+}
+
+// TestPolicyInputFacts: the facts of a request reach the policy's input,
+// and operations are judged as the IAM actions AWS names for them.
+func TestPolicyInputFacts(t *testing.T) {
+	rec := &recordingAuthorizer{}
+	e := newEnv(t, func(o *Options, _ *backends.Backend) { o.Authorizer = rec })
+	e.mkBucket("facts")
+	ctx := context.Background()
+	// one runs a request and returns the single decision it asked for.
+	one := func(what string, send func()) policy.Input {
+		t.Helper()
+		rec.take()
+		send()
+		in := rec.take()
+		if len(in) != 1 {
+			t.Fatalf("%s: %d decisions, want 1: %+v", what, len(in), in)
+		}
+		return in[0]
+	}
+	check := func(what string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %#v, want %#v", what, got, want)
+		}
+	}
+
+	// A PUT: content type, length, tags, source, principal.
+	in := one("PutObject", func() {
+		expectStatus(t, e.put("facts", "a/k.txt", []byte("hello"), map[string]string{
+			"Content-Type": "text/plain", "x-amz-tagging": "project=x&team=a%20b"}), 200)
+	})
+	check("PutObject action", in.Action, "s3:PutObject")
+	check("PutObject resource", in.Resource, policy.Resource{Bucket: "facts", Key: "a/k.txt", ARN: "arn:aws:s3:::facts/a/k.txt"})
+	check("PutObject method", in.Request.Method, "PUT")
+	check("PutObject content type", in.Request.ContentType, "text/plain")
+	check("PutObject content length", in.Request.ContentLength, int64(5))
+	check("PutObject tags", in.Request.Tags, map[string]string{"project": "x", "team": "a b"})
+	check("source ip", in.Request.SourceIP, "127.0.0.1")
+	check("principal", [2]string{in.Principal.ID, in.Principal.Auth}, [2]string{identity.RootPrincipal().ID, "sigv4"})
+	if in.Version != policy.InputVersion || in.Request.Time.IsZero() {
+		t.Errorf("input version %d, time %v", in.Version, in.Request.Time)
+	}
+
+	// An aws-chunked PUT: the decoded length, not the encoded body's.
+	in = one("aws-chunked PutObject", func() {
+		hr, _ := http.NewRequest("PUT", e.url+"/facts/chunked", nil)
+		hr.Header.Set("Content-Type", "application/octet-stream")
+		data := bytes.Repeat([]byte("c"), 20000)
+		enc := sigv4test.Encoder{Mode: sigv4test.Signed, ChunkSize: 8 << 10}
+		if err := sigv4test.Sign(hr, sigv4test.Credentials{AccessKey: testAccessKey, SecretKey: testSecret, Region: testRegion}, time.Now(), &enc, data); err != nil {
+			t.Fatal(err)
+		}
+		if hr.ContentLength <= int64(len(data)) {
+			t.Fatalf("encoded length %d is not more than the data's", hr.ContentLength)
+		}
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectStatus(t, resp, 200)
+	})
+	check("aws-chunked content length", in.Request.ContentLength, int64(20000))
+	check("aws-chunked content type", in.Request.ContentType, "application/octet-stream")
+
+	// A listing: its prefix and delimiter.
+	in = one("ListObjectsV2", func() { expectStatus(t, e.do(req{path: "/facts?list-type=2&prefix=a%2F&delimiter=%2F"}), 200) })
+	check("ListObjectsV2 action", in.Action, "s3:ListBucket")
+	check("ListObjectsV2 prefix, delimiter", [2]string{in.Request.Prefix, in.Request.Delimiter}, [2]string{"a/", "/"})
+	check("ListObjectsV2 resource", in.Resource, policy.Resource{Bucket: "facts", ARN: "arn:aws:s3:::facts"})
+
+	// A copy: the source's read, then the destination's write naming it.
+	rec.take()
+	expectStatus(t, e.do(req{method: "PUT", path: "/facts/copy", header: map[string]string{"X-Amz-Copy-Source": "/facts/a/k.txt"}}), 200)
+	ins := rec.take()
+	if len(ins) != 2 {
+		t.Fatalf("CopyObject: %d decisions, want 2: %+v", len(ins), ins)
+	}
+	check("copy source read", [2]string{ins[0].Action, ins[0].Resource.ARN}, [2]string{"s3:GetObject", "arn:aws:s3:::facts/a/k.txt"})
+	check("copy destination write", [3]string{ins[1].Action, ins[1].Resource.ARN, ins[1].Request.CopySource},
+		[3]string{"s3:PutObject", "arn:aws:s3:::facts/copy", "facts/a/k.txt"})
+
+	// An anonymous caller.
+	in = one("anonymous GetObject", func() { expectStatus(t, e.do(req{path: "/facts/a/k.txt", anonymous: true}), 200) })
+	check("anonymous principal", in.Principal, policy.Principal{ID: "anonymous", Auth: "anonymous", Roles: []string{}, Groups: []string{}})
+	check("anonymous GetObject action", in.Action, "s3:GetObject")
+
+	// PutObjectTagging: judged once, after its document is read, with its
+	// tags.
+	in = one("PutObjectTagging", func() {
+		doc := `<Tagging><TagSet><Tag><Key>stage</Key><Value>final</Value></Tag></TagSet></Tagging>`
+		expectStatus(t, e.do(req{method: "PUT", path: "/facts/a/k.txt?tagging", body: []byte(doc)}), 200)
+	})
+	check("PutObjectTagging action", in.Action, "s3:PutObjectTagging")
+	check("PutObjectTagging tags", in.Request.Tags, map[string]string{"stage": "final"})
+
+	// The action names the issue pins.
+	action := func(what string, send func()) string {
+		t.Helper()
+		return one(what, send).Action
+	}
+	check("HeadObject", action("HeadObject", func() { expectStatus(t, e.do(req{method: "HEAD", path: "/facts/a/k.txt"}), 200) }), "s3:GetObject")
+	check("HeadBucket", action("HeadBucket", func() { expectStatus(t, e.do(req{method: "HEAD", path: "/facts"}), 200) }), "s3:ListBucket")
+	var uploadID string
+	check("CreateMultipartUpload", action("CreateMultipartUpload", func() {
+		out, err := e.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("facts"), Key: aws.String("mp")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		uploadID = aws.ToString(out.UploadId)
+	}), "s3:PutObject")
+	var etag *string
+	check("UploadPart", action("UploadPart", func() {
+		out, err := e.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("facts"), Key: aws.String("mp"),
+			UploadId: aws.String(uploadID), PartNumber: aws.Int32(1), Body: strings.NewReader("part one")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		etag = out.ETag
+	}), "s3:PutObject")
+	check("ListParts", action("ListParts", func() {
+		if _, err := e.client.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("facts"), Key: aws.String("mp"), UploadId: aws.String(uploadID)}); err != nil {
+			t.Fatal(err)
+		}
+	}), "s3:ListMultipartUploadParts")
+	check("CompleteMultipartUpload", action("CompleteMultipartUpload", func() {
+		if _, err := e.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("facts"), Key: aws.String("mp"),
+			UploadId: aws.String(uploadID), MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: etag, PartNumber: aws.Int32(1)}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}), "s3:PutObject")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/catalog"
+	"github.com/s3gate/s3gate/policy"
 	"github.com/s3gate/s3gate/processors/events"
 )
 
@@ -164,6 +165,9 @@ func (g *Gateway) putObjectTagging(w http.ResponseWriter, r *http.Request) error
 	st := requestState(r.Context())
 	tags, err := g.readTagging(r)
 	if err != nil {
+		return err
+	}
+	if err := g.authorizeBody(r, func(in *policy.Input) { in.Request.Tags = tags }); err != nil {
 		return err
 	}
 	_, err = g.mutate(r, events.ObjectTaggingPut, st.key, "", func() (backends.ObjectInfo, error) {

@@ -30,7 +30,7 @@ func openPolicy(ctx context.Context, cfg config.Config, log *slog.Logger, reg pr
 		CacheSize: cacheSize, CacheTTL: cfg.Policy.CacheTTL, PollInterval: cfg.Policy.PollInterval,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+		return nil, err // package policy's errors already begin "policy:"
 	}
 	if cfg.Policy.Dir == "" {
 		return e, nil
@@ -87,15 +87,15 @@ type policyEvalCmd struct {
 	Input string `name:"input" required:"" env:"-" type:"existingfile" placeholder:"FILE" help:"The input document (JSON, as s3gate builds it for a request; see the README), - for standard input."`
 
 	stdout io.Writer
-	stdin  io.Reader
 }
 
 func (c *policyEvalCmd) Run() error {
-	out, in := c.stdout, c.stdin
+	out := c.stdout
 	if out == nil {
 		out = os.Stdout
 	}
-	if in == nil {
+	var in io.Reader = os.Stdin
+	if c.Input != "-" {
 		f, err := os.Open(c.Input)
 		if err != nil {
 			return err

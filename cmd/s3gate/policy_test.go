@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/alecthomas/kong"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/s3gate/s3gate/config"
 	"github.com/s3gate/s3gate/policy"
 )
 
@@ -81,5 +85,33 @@ func TestPolicyEvalCommand(t *testing.T) {
 	}
 	if _, err := runPolicy(t, "eval", "--input", filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("a missing input file was accepted")
+	}
+
+	// --input - reads the document from standard input.
+	f, err := os.Open(write(put))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stdin := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = stdin }()
+	out, err := runPolicy(t, "eval", "--input", "-")
+	var d policy.Decision
+	if err != nil || json.Unmarshal([]byte(out), &d) != nil || d.Allow || len(d.Reasons) == 0 {
+		t.Errorf("policy eval --input - of a reader's PUT: %v\n%s", err, out)
+	}
+}
+
+// TestOpenPolicyError: a policy that does not compile stops s3gate with
+// the compiler's message, named once as the policy's.
+func TestOpenPolicyError(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "broken.rego"), []byte("package s3gate.authz\n\nallow if {"), 0o600)
+	var cfg config.Config
+	cfg.Policy.Dir = dir
+	_, err := openPolicy(context.Background(), cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err == nil || !strings.HasPrefix(err.Error(), "policy: ") || strings.Contains(err.Error(), "policy: policy:") {
+		t.Fatalf("openPolicy of a broken policy: %v; want one \"policy: \" prefix", err)
 	}
 }
