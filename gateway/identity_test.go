@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -38,8 +40,74 @@ const (
 type idEnv struct {
 	*env
 	secret []byte
+	log    *idLog
 	mu     sync.Mutex
 	now    time.Time
+}
+
+// idLog is the gateway's JSON log, written by the server's goroutines and
+// read by the test.
+type idLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *idLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *idLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *idLog) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(l, nil)) }
+
+// authFailures counts the "authentication failed" records of auth kind
+// auth by error code, and checks each names the request and its source.
+func (l *idLog) authFailures(t *testing.T, auth string) map[string]int {
+	t.Helper()
+	codes := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, line)
+		}
+		if rec["msg"] != "authentication failed" || rec["auth"] != auth {
+			continue
+		}
+		if id, _ := rec["request_id"].(string); id == "" || rec["source"] == nil || rec["level"] != "INFO" {
+			t.Errorf("authentication failure record: %s", line)
+		}
+		code, _ := rec["code"].(string)
+		codes[code]++
+	}
+	return codes
+}
+
+// noSecrets fails if the log holds any of secrets, or a long piece of one:
+// a JWT's payload or signature alone, or half a session token, is as bad.
+func (l *idLog) noSecrets(t *testing.T, secrets ...string) {
+	t.Helper()
+	log := l.String()
+	for _, s := range secrets {
+		pieces := []string{s}
+		if parts := strings.Split(s, "."); len(parts) == 3 {
+			pieces = append(pieces, parts[1], parts[2])
+		}
+		if len(s) >= 32 {
+			pieces = append(pieces, s[:len(s)/2], s[len(s)/2:])
+		}
+		for _, p := range pieces {
+			if strings.Contains(log, p) {
+				t.Errorf("the log holds a secret (%.12s...):\n%s", p, log)
+				return
+			}
+		}
+	}
 }
 
 func (e *idEnv) clock() time.Time {
@@ -56,7 +124,7 @@ func (e *idEnv) advance(d time.Duration) {
 
 func newIDEnv(t *testing.T) *idEnv {
 	t.Helper()
-	ie := &idEnv{secret: make([]byte, 32), now: time.Now()}
+	ie := &idEnv{secret: make([]byte, 32), log: &idLog{}, now: time.Now()}
 	rand.Read(ie.secret)
 	tokens, err := bearer.New(context.Background(), []bearer.Issuer{{
 		Name: "corp", Issuer: jwtIssuer, Audiences: []string{jwtAudience}, HMACSecret: ie.secret,
@@ -76,6 +144,7 @@ func newIDEnv(t *testing.T) *idEnv {
 	}
 	ie.env = newEnv(t, func(o *Options, _ *backends.Backend) {
 		o.Tokens, o.Sessions, o.Now = tokens, sessions, ie.clock
+		o.Logger, o.AccessLog = ie.log.logger(), true
 	})
 	ie.mkBucket("ids")
 	return ie
@@ -158,6 +227,14 @@ func TestBearerTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectError(t, resp, 400, "XAmzContentSHA256Mismatch")
+
+	// Every refused token was logged as a failed authentication, and no
+	// token is anywhere in the log.
+	codes := e.log.authFailures(t, "jwt")
+	if codes["InvalidToken"] != 3 || codes["ExpiredToken"] != 1 || codes["InvalidRequest"] != 1 || len(codes) != 3 {
+		t.Errorf("jwt authentication failures logged: %v, want 3 InvalidToken, 1 ExpiredToken, 1 InvalidRequest", codes)
+	}
+	e.log.noSecrets(t, good, forged, other, short)
 }
 
 // assume calls AssumeRoleWithWebIdentity with the AWS SDK's STS client.
@@ -183,10 +260,11 @@ func (e *idEnv) s3With(c aws.Credentials) *s3.Client {
 func TestSessionCredentials(t *testing.T) {
 	e := newIDEnv(t)
 	ctx := context.Background()
-	if _, err := e.assume(t, e.token(t, "bob", []string{"visitors"}, time.Hour)); err == nil || !strings.Contains(err.Error(), "IDPRejectedClaim") {
+	bobToken, carolToken, daveToken := e.token(t, "bob", []string{"visitors"}, time.Hour), e.token(t, "carol", []string{"staff"}, time.Hour), e.token(t, "dave", []string{"staff"}, time.Hour)
+	if _, err := e.assume(t, bobToken); err == nil || !strings.Contains(err.Error(), "IDPRejectedClaim") {
 		t.Fatalf("a token outside group staff assumed the role: %v", err)
 	}
-	creds, err := e.assume(t, e.token(t, "carol", []string{"staff"}, time.Hour))
+	creds, err := e.assume(t, carolToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +321,7 @@ func TestSessionCredentials(t *testing.T) {
 	b[len(b)/2] ^= 1
 	tampered.SessionToken = string(b)
 	expectError(t, sign(tampered), 400, "InvalidToken")
-	other, err := e.assume(t, e.token(t, "dave", []string{"staff"}, time.Hour))
+	other, err := e.assume(t, daveToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,6 +346,22 @@ func TestSessionCredentials(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ExpiredToken" {
 		t.Errorf("error code: %v", err)
 	}
+
+	// Each refusal was logged as a failed authentication; the session
+	// secret without its token is a plain SigV4 failure, logged with the
+	// key id it claimed. No session token, secret or web identity token is
+	// anywhere in the log.
+	if codes := e.log.authFailures(t, "sts"); codes["InvalidToken"] != 3 || codes["ExpiredToken"] != 1 || len(codes) != 2 {
+		t.Errorf("sts authentication failures logged: %v, want 3 InvalidToken and 1 ExpiredToken", codes)
+	}
+	if codes := e.log.authFailures(t, "sigv4"); codes["InvalidAccessKeyId"] != 1 || len(codes) != 1 {
+		t.Errorf("sigv4 authentication failures logged: %v, want 1 InvalidAccessKeyId", codes)
+	}
+	if !strings.Contains(e.log.String(), `"access_key":"`+creds.AccessKeyID+`"`) {
+		t.Errorf("no log record names the session's access key id %s", creds.AccessKeyID)
+	}
+	e.log.noSecrets(t, creds.SecretAccessKey, creds.SessionToken, tampered.SessionToken, other.SecretAccessKey, other.SessionToken,
+		bobToken, carolToken, daveToken, testSecret)
 }
 
 // Without token issuers or roles, bearer tokens and STS calls are refused
