@@ -189,6 +189,10 @@ type PutOptions struct {
 	// does): a backend that must name the algorithm before it sends a
 	// body it streams on (backends/s3) relies on that.
 	Checksum *Checksum
+	// ContentMD5 is the Content-MD5 the client sent (base64), if any. The
+	// gateway verifies it as the body streams; a backend may pass it on
+	// so that the service behind it checks the body too.
+	ContentMD5 string
 }
 
 // DeleteOptions are the preconditions of a delete.

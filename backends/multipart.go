@@ -82,6 +82,9 @@ type PartOptions struct {
 	// of another algorithm is ErrChecksumAlgorithm, another value
 	// ErrBadDigest.
 	Checksum *Checksum
+	// ContentMD5 is the Content-MD5 the client sent for the part (base64),
+	// if any; as PutOptions.ContentMD5.
+	ContentMD5 string
 }
 
 // PartInfo describes one uploaded part.

@@ -78,6 +78,30 @@ func testAWSCLI(t *testing.T, opts serverOptions) {
 		t.Errorf("aws s3api head-object after rm: err %v, want a 404 failure; output:\n%s", err, out)
 	}
 
+	// A file over the cli's 8 MiB multipart threshold goes up as a
+	// multipart upload (its parts stream to the backend) and comes back
+	// whole.
+	big := testData("aws-cli-multipart", 11<<20+7)
+	writeFile(t, filepath.Join(work, "big.bin"), big)
+	awsCmd("s3", "cp", "big.bin", "s3://"+bucket+"/big.bin")
+	out = awsCmd("s3api", "head-object", "--bucket", bucket, "--key", "big.bin")
+	head.ContentLength, head.ETag = 0, ""
+	if err := json.Unmarshal([]byte(out), &head); err != nil {
+		t.Fatalf("aws s3api head-object output is not JSON: %v\n%s", err, out)
+	}
+	if head.ContentLength != int64(len(big)) || !strings.HasSuffix(head.ETag, `-2"`) {
+		t.Errorf("aws s3 cp of %d bytes: head-object ContentLength %d ETag %s, want a 2-part multipart object", len(big), head.ContentLength, head.ETag)
+	}
+	awsCmd("s3", "cp", "s3://"+bucket+"/big.bin", "big-down.bin")
+	got, err = os.ReadFile(filepath.Join(work, "big-down.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256Hex(got) != sha256Hex(big) {
+		t.Errorf("aws s3 cp multipart round trip: sha256 %s (%d bytes), want %s (%d bytes)", sha256Hex(got), len(got), sha256Hex(big), len(big))
+	}
+	awsCmd("s3", "rm", "s3://"+bucket+"/big.bin")
+
 	// sync a tree up, down, change it, sync both ways again.
 	src, dst := filepath.Join(work, "src"), filepath.Join(work, "dst")
 	writeTree(t, src, sampleTree())

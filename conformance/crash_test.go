@@ -115,6 +115,7 @@ func TestHooksSurviveSIGKILL(t *testing.T) {
 backends:
   - name: origin
     type: s3
+    capabilities: versitygw
     endpoint: %s
     region: us-east-1
     path_style: true

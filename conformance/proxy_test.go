@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -8,8 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // origin is a running versitygw: an S3 server nobody in this project
@@ -99,6 +104,7 @@ backends:
     path_style: true
     access_key: %s
     secret_key: %s
+    capabilities: versitygw
 `, o.URL, o.AccessKey, o.SecretKey)
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -128,5 +134,80 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, opts serverOptions)) {
 			t.Parallel()
 			fn(t, c.opts(t))
 		})
+	}
+}
+
+// TestProxyRoutedBuckets: with a buckets section, one bucket lives in the
+// origin under another name and a key prefix, another stays on the local
+// fs backend. Read directly from the origin, the objects are where the
+// route says, and nothing of the local bucket is there.
+func TestProxyRoutedBuckets(t *testing.T) {
+	t.Parallel()
+	o := startOrigin(t)
+	ctx := testContext(t)
+	direct := newS3Client(o.URL, o.AccessKey, o.SecretKey)
+	if _, err := direct.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("backing")}); err != nil {
+		t.Fatalf("CreateBucket on the origin: %v", err)
+	}
+	cfg := proxyConfig(t, o)
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(f, "buckets:\n  photos: {backend: origin, bucket: backing, prefix: gw/photos/}\n  scratch: {backend: fs}\n")
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := startServerOpts(t, serverOptions{Args: []string{"--config", cfg}})
+	c := s.client()
+	createBucket(t, c, "photos")
+	createBucket(t, c, "scratch")
+
+	small := []byte("routed to the origin\n")
+	large := testData("routed-large", 300<<10+3) // streamed, not read whole
+	local := []byte("stays on the local fs backend\n")
+	for _, p := range []struct {
+		bucket, key string
+		data        []byte
+	}{{"photos", "a/small.txt", small}, {"photos", "large.bin", large}, {"scratch", "local.txt", local}} {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(p.key), Body: bytes.NewReader(p.data)}); err != nil {
+			t.Fatalf("PutObject %s/%s: %v", p.bucket, p.key, err)
+		}
+	}
+
+	// Through s3gate, the prefix is invisible.
+	if got := listAllV2(t, c, "photos", ""); !slices.Equal(got, []string{"a/small.txt", "large.bin"}) {
+		t.Errorf("ListObjectsV2 photos through s3gate: %q", got)
+	}
+	if got := listAllV2(t, c, "scratch", ""); !slices.Equal(got, []string{"local.txt"}) {
+		t.Errorf("ListObjectsV2 scratch through s3gate: %q", got)
+	}
+	if got, _ := getObject(t, c, "scratch", "local.txt"); !bytes.Equal(got, local) {
+		t.Errorf("scratch/local.txt through s3gate: %q", got)
+	}
+
+	// On the origin, the objects sit in the backing bucket under the
+	// prefix (besides the prefixed bucket's empty marker, the prefix
+	// itself).
+	keys := listAllV2(t, direct, "backing", "")
+	if !slices.Equal(keys, []string{"gw/photos/", "gw/photos/a/small.txt", "gw/photos/large.bin"}) {
+		t.Errorf("origin bucket backing holds %q, want the objects under gw/photos/ and its marker", keys)
+	}
+	if got, _ := getObject(t, direct, "backing", "gw/photos/a/small.txt"); !bytes.Equal(got, small) {
+		t.Errorf("origin backing/gw/photos/a/small.txt: %q", got)
+	}
+	if got, _ := getObject(t, direct, "backing", "gw/photos/large.bin"); sha256Hex(got) != sha256Hex(large) {
+		t.Errorf("origin backing/gw/photos/large.bin: sha256 %s (%d bytes), want %s", sha256Hex(got), len(got), sha256Hex(large))
+	}
+	out, err := direct.ListBuckets(ctx, &s3.ListBucketsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range out.Buckets {
+		names = append(names, aws.ToString(b.Name))
+	}
+	if !slices.Equal(names, []string{"backing"}) {
+		t.Errorf("origin buckets %q, want only backing (photos is a prefix there, scratch stays local)", names)
 	}
 }

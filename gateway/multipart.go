@@ -184,7 +184,7 @@ func (g *Gateway) uploadPart(w http.ResponseWriter, r *http.Request) error {
 			with("MaxSizeAllowed", strconv.FormatInt(maxPutSize, 10))
 	}
 	part, err := g.backend.UploadPart(r.Context(), st.bucket, st.key, info.UploadID, n, up.body,
-		backends.PartOptions{Size: up.size, Checksum: up.checksum})
+		backends.PartOptions{Size: up.size, Checksum: up.checksum, ContentMD5: r.Header.Get("Content-Md5")})
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,9 @@
 // that names no algorithm gets CRC64NVME (S3's default); one that names it
 // only at the end fails (the algorithm cannot be changed after the
 // headers went). Parts use their upload's algorithm, read once from the
-// backend (ListParts) and cached.
+// backend (ListParts) and cached. A Content-MD5 the client sent
+// (PutOptions.ContentMD5, PartOptions.ContentMD5) goes with a streamed
+// body as its header, so the backend checks it as well.
 //
 // Streaming calls make one attempt (a streamed body cannot be replayed),
 // as do conditional writes (a repeated If-None-Match: * would fail after
@@ -130,16 +132,18 @@
 //
 // # Capabilities
 //
-// Capabilities reports Options.Capabilities, or DefaultCapabilities: what
-// the Store proved against versitygw v1.8.0 (posix). Conditional writes
-// and deletes are supported. The limits: keys are file-system paths
-// (PathKeys), listings carry no tag counts (NoListTagCounts, as in S3),
-// completed objects' part tables are not read (NoObjectParts), parts of
-// uploads without a chosen algorithm keep no checksum
-// (NoDefaultPartChecksums), and versitygw's completion and GET are not
-// atomic with racing part uploads, aborts and overwrites (RacyComplete,
-// RacyReads). S3Capabilities keeps only the Store's own limits, for
-// servers that behave as AWS S3 does. Other versitygw quirks the Store
+// Capabilities reports Options.Capabilities, or S3Capabilities: what the
+// Store provides in front of a server that behaves as AWS S3 does.
+// Conditional writes and deletes are supported; the Store's own limits
+// are that listings carry no tag counts (NoListTagCounts, as in S3) and
+// completed objects' part tables are not read (NoObjectParts).
+// VersitygwCapabilities is what the Store proved against versitygw v1.8.0
+// (posix), and adds that server's limits: keys are file-system paths
+// (PathKeys), parts of uploads without a chosen algorithm keep no checksum
+// (NoDefaultPartChecksums), and its completion and GET are not atomic
+// with racing part uploads, aborts and overwrites (RacyComplete,
+// RacyReads). NamedCapabilities maps the configuration's names (s3,
+// versitygw) to them. Other versitygw quirks the Store
 // smooths over: it refuses every upload-id-marker (the uploads of the
 // marker key are listed separately), ignores encoding-type=url (names are
 // decoded only when the answer says they were encoded), skips common

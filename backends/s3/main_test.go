@@ -152,10 +152,11 @@ var nsCounter atomic.Int64
 // buckets.
 func namespace() string { return fmt.Sprintf("n%d", nsCounter.Add(1)) }
 
-// testOptions are Options for the test versitygw.
+// testOptions are Options for the test versitygw, declaring its limits.
 func testOptions(buckets map[string]Mapping) Options {
+	caps := VersitygwCapabilities
 	return Options{Endpoint: vgw.endpoint, Region: "us-east-1", AccessKey: testAccess, SecretKey: testSecret,
-		PathStyle: true, Timeout: 10 * time.Second, Buckets: buckets}
+		PathStyle: true, Timeout: 10 * time.Second, Buckets: buckets, Capabilities: &caps}
 }
 
 func newTestStore(t testing.TB, buckets map[string]Mapping) *Store {

@@ -218,6 +218,9 @@ func (s *Store) uploadPartStream(ctx context.Context, l loc, key, id string, n i
 		PartNumber:    aws.Int32(int32(n)),
 		ContentLength: aws.Int64(length),
 	}
+	if opts.ContentMD5 != "" {
+		in.ContentMD5 = aws.String(opts.ContentMD5) // checked by the backend too
+	}
 	var out *s3sdk.UploadPartOutput
 	err := s.stream(ctx, src, framed, func(cctx context.Context, b io.Reader) error {
 		in.Body = b

@@ -252,6 +252,11 @@ func (s *Store) putStream(ctx context.Context, l loc, key string, body io.Reader
 	framed, length, sopt := streamBody(src, f, opts.ContentEncoding)
 	in.ContentLength = aws.Int64(length)
 	in.ContentEncoding = nil // set with the framing
+	if opts.ContentMD5 != "" {
+		// The backend checks the client's Content-MD5 too (s3gate has
+		// verified it before the final byte leaves).
+		in.ContentMD5 = aws.String(opts.ContentMD5)
+	}
 	var out *s3sdk.PutObjectOutput
 	err := s.stream(ctx, src, framed, func(cctx context.Context, b io.Reader) error {
 		in.Body = b

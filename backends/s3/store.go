@@ -79,8 +79,9 @@ type Options struct {
 	// "shared", Prefix: "buckets/*/"}).
 	Buckets map[string]Mapping
 	// Capabilities overrides what the Store declares the backend supports
-	// (see DefaultCapabilities). Declare only what the server really does:
-	// the gateway answers NotImplemented for the rest.
+	// (S3Capabilities when nil; see also VersitygwCapabilities and
+	// NamedCapabilities). Declare only what the server really does: the
+	// gateway answers NotImplemented for the rest.
 	Capabilities *backends.Capabilities
 }
 
@@ -91,12 +92,23 @@ type Mapping struct {
 	Prefix string
 }
 
-// DefaultCapabilities is what the Store declares when Options.Capabilities
-// is nil: what it proved against versitygw v1.8.0 (posix), the weakest
-// server it was tested with. Against AWS S3 (or another server with flat
-// keys, default part checksums and atomic completions), declare
-// S3Capabilities instead.
-var DefaultCapabilities = backends.Capabilities{
+// S3Capabilities is what the Store declares when Options.Capabilities is
+// nil: what it provides in front of a server that behaves as AWS S3 does
+// (flat keys, default part checksums, atomic completions and reads). Only
+// the Store's own limits remain: S3 lists no tag counts, and the Store
+// does not read a completed object's part table.
+var S3Capabilities = backends.Capabilities{
+	ConditionalWrites:  true,
+	ConditionalDeletes: true,
+	Limits: backends.Limits{
+		NoListTagCounts: true,
+		NoObjectParts:   true,
+	},
+}
+
+// VersitygwCapabilities is what the Store proved against versitygw v1.8.0
+// (posix): S3Capabilities plus that server's own limits.
+var VersitygwCapabilities = backends.Capabilities{
 	ConditionalWrites:  true,
 	ConditionalDeletes: true,
 	Limits: backends.Limits{
@@ -109,16 +121,22 @@ var DefaultCapabilities = backends.Capabilities{
 	},
 }
 
-// S3Capabilities is what the Store provides in front of a server that
-// behaves as AWS S3 does: only its own limits remain (S3 lists no tag
-// counts, and the Store does not read a completed object's part table).
-var S3Capabilities = backends.Capabilities{
-	ConditionalWrites:  true,
-	ConditionalDeletes: true,
-	Limits: backends.Limits{
-		NoListTagCounts: true,
-		NoObjectParts:   true,
-	},
+// Capability profiles, by the names the configuration uses.
+const (
+	ProfileS3        = "s3"
+	ProfileVersitygw = "versitygw"
+)
+
+// NamedCapabilities returns the capabilities of a profile: ProfileS3 (also
+// for ""), or ProfileVersitygw. Unknown names are an error.
+func NamedCapabilities(name string) (backends.Capabilities, error) {
+	switch name {
+	case "", ProfileS3:
+		return S3Capabilities, nil
+	case ProfileVersitygw:
+		return VersitygwCapabilities, nil
+	}
+	return backends.Capabilities{}, fmt.Errorf("s3: unknown capabilities %q (s3 or versitygw)", name)
 }
 
 // Store is a backends.Backend (and backends.Copier) that keeps buckets and
@@ -168,7 +186,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	hc := &http.Client{Transport: tr}
-	s := &Store{http: hc, tr: tr, timeout: opts.Timeout, caps: DefaultCapabilities, buckets: bm,
+	s := &Store{http: hc, tr: tr, timeout: opts.Timeout, caps: S3Capabilities, buckets: bm,
 		uploads: make(map[string]uploadSettings)}
 	if opts.Capabilities != nil {
 		s.caps = *opts.Capabilities
@@ -209,7 +227,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		}
 		o.Credentials = credentials.NewStaticCredentialsProvider(ak, sk, os.Getenv("AWS_SESSION_TOKEN"))
 	case CredentialsDefault:
-		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(opts.Region), config.WithHTTPClient(hc))
+		// The chain's own calls (STS, SSO, instance metadata) use the
+		// SDK's HTTP client, not the backend's transport: they go
+		// elsewhere, must not inherit the backend's CAFile or
+		// InsecureSkipVerify, and AWS_CA_BUNDLE (which the SDK applies
+		// only to its own client) must not fail New.
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(opts.Region))
 		if err != nil {
 			return nil, fmt.Errorf("s3: default credentials: %w", err)
 		}

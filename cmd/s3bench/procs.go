@@ -127,6 +127,7 @@ func startS3gate(bin, dir, originURL string, origin, root keys, fsOnly, pprof bo
 backends:
   - name: origin
     type: s3
+    capabilities: versitygw
     endpoint: %s
     region: us-east-1
     access_key: %s

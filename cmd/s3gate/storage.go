@@ -58,12 +58,17 @@ func openStorage(ctx context.Context, cfg config.Config, dataFS *fs.Store) (*rou
 			closers = append(closers, st.Close)
 		case "s3":
 			pathStyle := b.PathStyle == nil || *b.PathStyle
+			caps, err := s3backend.NamedCapabilities(b.Capabilities)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("backend %s: %w", b.Name, err)
+			}
 			st, err := s3backend.New(ctx, s3backend.Options{
 				Endpoint: b.Endpoint, Region: b.Region,
 				Credentials: b.Credentials, AccessKey: b.AccessKey, SecretKey: b.SecretKey,
 				PathStyle: pathStyle, CAFile: b.CAFile, InsecureSkipVerify: b.InsecureSkipVerify,
 				Timeout: b.Timeout, MaxIdleConnsPerHost: b.MaxIdleConns,
-				Buckets: mappings[b.Name],
+				Buckets: mappings[b.Name], Capabilities: &caps,
 			})
 			if err != nil {
 				closeAll()
