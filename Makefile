@@ -65,3 +65,5 @@ bench: build
 	$(GO) test -run '^$$' -bench BeginCommit ./processors/outbox
 	@echo "== image variants: ms to make three presets of a 12 MP JPEG and a 4 MP PNG"
 	$(GO) test -run '^$$' -bench 'Render12MPJPEG$$|Render4MPPNG' -benchtime 5x ./processors/image/render
+	@echo "== image variants with the worker pool busy: variants/s, and each photo's wait from event to variants"
+	$(GO) test -run '^$$' -bench VariantsPipeline -benchtime 12x ./processors/image

@@ -39,6 +39,10 @@ var (
 	// timeout, a broken connection) after the retries an idempotent call
 	// allows. The gateway answers 503 SlowDown, which clients retry.
 	ErrBackendUnavailable = errors.New("storage backend unavailable")
+
+	// ErrReservedKey: the key lies under a prefix s3gate keeps for its own
+	// objects (image variants); clients may not write there.
+	ErrReservedKey = errors.New("key under a prefix reserved for s3gate's own objects")
 )
 
 // PartError names the part a completion failed on. It wraps

@@ -47,6 +47,10 @@ type Config struct {
 	Auth      Auth      `kong:"-"`
 	Multipart Multipart `embed:"" prefix:"multipart-"`
 	Events    Events    `embed:"" prefix:"events-"`
+	Images    Images    `embed:"" prefix:"images-"`
+	// ImagePresets is the config file's image_presets section: nil when
+	// absent (the built-in presets apply).
+	ImagePresets *[]ImagePreset `kong:"-"`
 }
 
 // Root is the bootstrap administrator's key pair.
@@ -209,6 +213,9 @@ func (c *Config) Validate() error {
 	if err := c.Events.validate(); err != nil {
 		return err
 	}
+	if err := c.Images.validate(); err != nil {
+		return err
+	}
 	if c.TLS.Enabled() {
 		if c.TLS.CertFile == "" {
 			return settingError("tls-cert-file", "must be set with tls.key_file (S3GATE_TLS_KEY_FILE): set both for https, or neither")
@@ -229,7 +236,7 @@ func settingError(flag, msg string) error {
 }
 
 // groups are the flag prefixes that are YAML sections.
-var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart", "identity", "policy", "events"}
+var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart", "identity", "policy", "events", "images"}
 
 // YAMLKey is the dotted YAML path of a flag: http-idle-timeout ->
 // http.idle_timeout.

@@ -43,6 +43,11 @@ type Backend struct {
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
 	Timeout            time.Duration `yaml:"timeout"`
 	MaxIdleConns       int           `yaml:"max_idle_conns"`
+	// Capabilities names what the service supports: "s3" (the default:
+	// it behaves as AWS S3 does) or "versitygw" (versitygw v1.8.0's
+	// limits: keys are file paths, no part checksums without an upload
+	// algorithm, completions and reads not atomic with racing writes).
+	Capabilities string `yaml:"capabilities"`
 
 	// fs: the directory.
 	Dir string `yaml:"dir"`
@@ -74,7 +79,7 @@ func LoadStorage(path string) (Storage, error) {
 // the sections decoded as a whole (lists of structured entries do not fit
 // flags); the flag resolver leaves them alone.
 func structured(key string) bool {
-	return slices.Contains(storageKeys, key) || slices.Contains(authKeys, key)
+	return slices.Contains(storageKeys, key) || slices.Contains(authKeys, key) || slices.Contains(imageKeys, key)
 }
 
 // decodeSections decodes the named top-level sections of the YAML file at
@@ -109,6 +114,10 @@ func decodeSections(path string, keys []string, out any) error {
 	return nil
 }
 
+// capabilityProfiles are the values of an s3 backend's capabilities
+// setting ("" is s3).
+var capabilityProfiles = []string{"", "s3", "versitygw"}
+
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Validate checks the storage configuration together with the default
@@ -139,10 +148,16 @@ func (s Storage) Validate(defaultBackend string) error {
 			default:
 				return fmt.Errorf("%s.credentials: %q must be static, env or default", where, b.Credentials)
 			}
+			if !slices.Contains(capabilityProfiles, b.Capabilities) {
+				return fmt.Errorf("%s.capabilities: %q must be s3 (a service that behaves as AWS S3 does, the default) or versitygw", where, b.Capabilities)
+			}
 			if b.Timeout < 0 || b.MaxIdleConns < 0 {
 				return fmt.Errorf("%s: timeout and max_idle_conns must not be negative", where)
 			}
 		case "fs":
+			if b.Capabilities != "" {
+				return fmt.Errorf("%s.capabilities: only an s3 backend takes capabilities", where)
+			}
 			if b.Dir == "" {
 				return fmt.Errorf("%s.dir: an fs backend needs a directory", where)
 			}

@@ -71,7 +71,7 @@ func (g *Gateway) getObjectAttributes(w http.ResponseWriter, r *http.Request) er
 	info, err := g.backend.HeadObject(r.Context(), st.bucket, st.key, backends.GetOptions{
 		Conditions: getOptions(r).Conditions, WithParts: want["ObjectParts"]})
 	if err != nil {
-		return g.readError(w, r, err, backends.GetOptions{})
+		return g.readError(w, r, err, backends.GetOptions{}, g.headStored)
 	}
 	var res objectAttributes
 	if want["ETag"] {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/catalog"
+	"github.com/s3gate/s3gate/processors/image"
 	"github.com/s3gate/s3gate/sigv4"
 )
 
@@ -186,6 +187,14 @@ func toAPIError(err error, st *request) (apiErr *APIError, internal bool) {
 	case errors.Is(err, backends.ErrBackendUnavailable):
 		// Transient by nature: clients retry SlowDown with backoff.
 		return s3Error("SlowDown", "The storage behind s3gate is unavailable; please retry."), false
+	case errors.Is(err, image.ErrNotMade):
+		return s3Error("NoSuchKey", "This image variant has not been made yet; variants are made shortly after an upload.").with("Key", st.key), false
+	case errors.Is(err, image.ErrNotImage):
+		return s3Error("InvalidRequest", "No image variant is made of this object: it is not an image of a type the preset applies to, or it cannot be decoded."), false
+	case errors.Is(err, image.ErrUnknownPreset):
+		return s3Error("InvalidArgument", "No image variant preset of that name applies to this bucket."), false
+	case errors.Is(err, backends.ErrReservedKey):
+		return s3Error("AccessDenied", "Keys under this prefix are reserved for the objects s3gate makes itself (image variants)."), false
 	case errors.Is(err, backends.ErrSizeMismatch):
 		return s3Error("InvalidRequest", "The request body is longer than its declared length."), false
 	case errors.As(err, &tooBig):

@@ -97,6 +97,9 @@ type Options struct {
 	// Objects is the object catalogue GET /api/v1/objects lists; nil
 	// answers it CatalogueDisabled.
 	Objects ObjectCatalog
+	// Variants serves image variants (?variant=NAME); nil answers such
+	// requests InvalidArgument.
+	Variants Variants
 }
 
 // Gateway serves the S3 API over one backend.

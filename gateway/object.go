@@ -37,6 +37,7 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) error {
 	}
 	opts.Size = up.size
 	opts.Checksum = up.checksum
+	opts.ContentMD5 = r.Header.Get("Content-Md5") // verified by up.body; the backend may check it too
 	opts.ContentEncoding = storedContentEncoding(opts.ContentEncoding)
 	body, sniffedType := g.sniffed(up.body)
 	info, err := g.mutate(r, events.ObjectCreatedPut, st.key, opts.ContentType, func() (backends.ObjectInfo, error) {
@@ -113,17 +114,33 @@ func partNumber(r *http.Request, opts *backends.GetOptions) error {
 
 // getObject is GetObject: preconditions and range are resolved by the
 // backend against the object it opens, then the body streams out.
+// ?variant=NAME serves an image variant of the object instead.
 func (g *Gateway) getObject(w http.ResponseWriter, r *http.Request) error {
 	st := requestState(r.Context())
 	opts := getOptions(r)
 	if err := partNumber(r, &opts); err != nil {
 		return err
 	}
+	if name, ok := variantParam(r); ok {
+		return g.getVariant(w, r, name, opts)
+	}
 	opts.WithParts = opts.PartNumber > 0 && checksumMode(r)
 	obj, err := g.backend.GetObject(r.Context(), st.bucket, st.key, opts)
 	if err != nil {
-		return g.readError(w, r, err, opts)
+		return g.readError(w, r, err, opts, g.headStored)
 	}
+	return g.sendObject(w, r, obj, opts)
+}
+
+// headStored is the stored object's description, for a 304's validators.
+func (g *Gateway) headStored(r *http.Request) (backends.ObjectInfo, error) {
+	st := requestState(r.Context())
+	return g.backend.HeadObject(r.Context(), st.bucket, st.key, backends.GetOptions{})
+}
+
+// sendObject answers a GET with obj: its headers, then its body.
+func (g *Gateway) sendObject(w http.ResponseWriter, r *http.Request, obj *backends.Object, opts backends.GetOptions) error {
+	st := requestState(r.Context())
 	defer obj.Body.Close()
 	setObjectHeaders(w, r, obj.Info)
 	h := w.Header()
@@ -155,15 +172,14 @@ func (g *Gateway) getObject(w http.ResponseWriter, r *http.Request) error {
 
 // readError adds what S3 sends with a failed read: the requested range of
 // an InvalidRange, and the validators (ETag, Last-Modified) of a 304.
-func (g *Gateway) readError(w http.ResponseWriter, r *http.Request, err error, opts backends.GetOptions) error {
-	st := requestState(r.Context())
+func (g *Gateway) readError(w http.ResponseWriter, r *http.Request, err error, opts backends.GetOptions, head func(*http.Request) (backends.ObjectInfo, error)) error {
 	switch {
 	case errors.Is(err, backends.ErrInvalidRange) && opts.Range != nil:
 		return s3Error("InvalidRange").with("RangeRequested", opts.Range.String())
 	case errors.Is(err, backends.ErrNotModified):
 		// The backend answered from the object it opened; a second look
 		// for the validators is cheap and only on this path.
-		if info, herr := g.backend.HeadObject(r.Context(), st.bucket, st.key, backends.GetOptions{}); herr == nil {
+		if info, herr := head(r); herr == nil {
 			w.Header().Set("ETag", `"`+info.ETag+`"`)
 			w.Header().Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
 		}
@@ -189,11 +205,19 @@ func (g *Gateway) headObject(w http.ResponseWriter, r *http.Request) error {
 	if err := partNumber(r, &opts); err != nil {
 		return err
 	}
+	if name, ok := variantParam(r); ok {
+		return g.headVariantObject(w, r, name, opts)
+	}
 	opts.WithParts = opts.PartNumber > 0 && checksumMode(r)
 	info, err := g.backend.HeadObject(r.Context(), st.bucket, st.key, opts)
 	if err != nil {
-		return g.readError(w, r, err, opts)
+		return g.readError(w, r, err, opts, g.headStored)
 	}
+	return g.sendHead(w, r, info, opts)
+}
+
+// sendHead answers a HEAD with info.
+func (g *Gateway) sendHead(w http.ResponseWriter, r *http.Request, info backends.ObjectInfo, opts backends.GetOptions) error {
 	setObjectHeaders(w, r, info)
 	h := w.Header()
 	length, status := info.Size, http.StatusOK

@@ -18,6 +18,7 @@ import (
 	"github.com/s3gate/s3gate/gateway"
 	"github.com/s3gate/s3gate/processors/backfill"
 	"github.com/s3gate/s3gate/processors/events"
+	"github.com/s3gate/s3gate/processors/image"
 	"github.com/s3gate/s3gate/processors/metadata"
 	"github.com/s3gate/s3gate/processors/outbox"
 	"github.com/s3gate/s3gate/processors/queue"
@@ -38,6 +39,9 @@ type hooks struct {
 	box     *outbox.Outbox
 	pool    *worker.Pool
 	seq     *events.Sequencer
+	reg     prometheus.Registerer
+	// images is the image hook, nil when images are off.
+	images  *image.Processor
 	closers []func() error
 	// running tracks run's goroutines: Close waits for them (after their
 	// context ended) before it closes what they use.
@@ -54,7 +58,7 @@ const (
 // openHooks opens the queue (Redis or the data dir's), the outbox and the
 // worker pool; nothing runs until start.
 func openHooks(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, backend backends.Backend, cat *catalog.Catalog) (_ *hooks, err error) {
-	h := &hooks{cfg: cfg, cat: cat, log: log, backend: backend, seq: events.NewSequencer(cfg.Events.Replica)}
+	h := &hooks{cfg: cfg, cat: cat, log: log, backend: backend, reg: reg, seq: events.NewSequencer(cfg.Events.Replica)}
 	defer func() {
 		if err != nil {
 			h.Close()
@@ -102,6 +106,12 @@ func openHooks(ctx context.Context, cfg config.Config, log *slog.Logger, reg pro
 	var specs []worker.Spec
 	if cfg.Events.Metadata {
 		specs = append(specs, worker.Spec{Processor: metadata.New(backend, cat, metadata.Options{}), Concurrency: cfg.Events.Workers})
+	}
+	if h.images, err = h.openImages(); err != nil {
+		return nil, err
+	}
+	if h.images != nil {
+		specs = append(specs, worker.Spec{Processor: h.images, Concurrency: cfg.Images.Workers})
 	}
 	// With every hook turned off, events are still recorded and queued:
 	// a hook turned on later, or a backfill, finds them.
@@ -228,9 +238,11 @@ func (h *hooks) Replay(ctx context.Context, processor string, ids ...string) (in
 }
 
 func (h *hooks) Backfill(ctx context.Context, bucket, prefix string, progress func(backfill.Progress)) (backfill.Progress, error) {
-	return backfill.Run(ctx, backfill.Options{
-		Backend: h.backend, Queue: h.q, Sequencer: h.seq, Region: h.cfg.Region, Count: true,
-	}, bucket, prefix, progress)
+	opts := backfill.Options{Backend: h.backend, Queue: h.q, Sequencer: h.seq, Region: h.cfg.Region, Count: true}
+	if h.images != nil {
+		opts.Skip = h.images.Skip // no variants of variants
+	}
+	return backfill.Run(ctx, opts, bucket, prefix, progress)
 }
 
 var _ gateway.Hooks = (*hooks)(nil)

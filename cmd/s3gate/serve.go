@@ -18,7 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/backends/fs"
+	"github.com/s3gate/s3gate/backends/reserved"
 	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/config"
 	"github.com/s3gate/s3gate/gateway"
@@ -40,6 +42,12 @@ func (s *serveCmd) Validate() error {
 	s.Config.Storage = st
 	if s.Config.Auth, err = config.LoadAuth(string(s.ConfigFile)); err != nil {
 		return err
+	}
+	if s.Config.ImagePresets, err = config.LoadImagePresets(string(s.ConfigFile)); err != nil {
+		return err
+	}
+	if _, err := imagePresets(s.Config); err != nil {
+		return fmt.Errorf("invalid setting %w", err)
 	}
 	return s.Config.Validate()
 }
@@ -130,7 +138,18 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 			opts.Objects = cat
 		}
 	}
-	gw := gateway.New(backend, cat, keys, opts)
+	// Clients see the backend without the variants' reserved prefix; the
+	// image hook, the metadata hook and backfill see all of it.
+	var clientBackend backends.Backend = backend
+	if hk != nil && hk.images != nil {
+		opts.Variants = hk.images
+		if cfg.Images.VariantsBucket == "" {
+			clientBackend = reserved.Hide(backend, cfg.Images.VariantsPrefix)
+		} else if err := backend.CreateBucket(ctx, cfg.Images.VariantsBucket); err != nil && !errors.Is(err, backends.ErrBucketExists) {
+			return fmt.Errorf("images-variants-bucket %s: %w", cfg.Images.VariantsBucket, err)
+		}
+	}
+	gw := gateway.New(clientBackend, cat, keys, opts)
 	// The hooks outlive the listeners: requests still finishing during
 	// shutdown record their events, which are then published.
 	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
@@ -154,8 +173,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		if certs, err = newCertReloader(cfg.TLS, log); err != nil {
 			return err
 		}
-		// Only with TLS: without it, SIGHUP keeps its default (exit), as
-		// before.
+		// TLS reloads its files on SIGHUP (so does a policy dir, openPolicy); with neither, SIGHUP exits.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
