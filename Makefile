@@ -21,6 +21,9 @@ run: build
 ## then a short run of every fuzz target.
 test:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	@if [ -z "$$S3GATE_TEST_ELASTICSEARCH_URL" ]; then \
+	  echo "NOTE: the Elasticsearch search index ran its request-shape tests only: set S3GATE_TEST_ELASTICSEARCH_URL to an Elasticsearch 8 server to run the search suite against it"; \
+	else echo "search: the Elasticsearch index ran the search suite against $$S3GATE_TEST_ELASTICSEARCH_URL"; fi
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 ## lint: gofmt, go vet and a pinned staticcheck.
@@ -67,3 +70,5 @@ bench: build
 	$(GO) test -run '^$$' -bench 'Render12MPJPEG$$|Render4MPPNG' -benchtime 5x ./processors/image/render
 	@echo "== image variants with the worker pool busy: variants/s, and each photo's wait from event to variants"
 	$(GO) test -run '^$$' -bench VariantsPipeline -benchtime 12x ./processors/image
+	@echo "== search: a query over 10,000 documents, and documents written per second, in the embedded index"
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./processors/search/embedded

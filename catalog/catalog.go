@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/s3gate/s3gate/internal/sqlstore"
 )
 
 // Errors a caller maps to S3 error codes.
@@ -29,8 +31,8 @@ type Catalog struct {
 	cache *bucketCache
 	// On SQLite, the hot path's prepared statements and write group (see
 	// hotpath.go); nil on PostgreSQL.
-	readStmts *stmtCache
-	group     *writeGroup
+	readStmts *sqlstore.Stmts
+	group     *sqlstore.Group
 	// replicas serve listings of object rows (see ReadReplicas).
 	replicas    []*sql.DB
 	nextReplica atomic.Uint64
@@ -80,7 +82,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Catalog, error) {
 		if c.w, c.r, err = openSQLite(ctx, path); err != nil {
 			return nil, err
 		}
-		c.group = &writeGroup{db: c.w}
+		c.group = &sqlstore.Group{DB: c.w}
 	default:
 		return nil, fmt.Errorf("catalog: unsupported DSN scheme %q (want postgres://, postgresql://, sqlite:///path or a file path)", scheme)
 	}
@@ -93,8 +95,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Catalog, error) {
 		return nil, err
 	}
 	if c.group != nil { // the tables exist now
-		c.readStmts = newStmtCache(ctx, c.r, []string{selectObject, selectSequencer})
-		c.group.cache = newStmtCache(ctx, c.w, hotStatements())
+		c.readStmts = sqlstore.Prepare(ctx, c.r, []string{selectObject, selectSequencer})
+		c.group.Stmts = sqlstore.Prepare(ctx, c.w, hotStatements())
 	}
 	return c, nil
 }
@@ -126,9 +128,9 @@ func sqlitePath(dsn string, hasScheme bool) (string, error) {
 
 // Close closes the database connections.
 func (c *Catalog) Close() error {
-	if c.group != nil && c.group.cache != nil {
-		c.readStmts.close()
-		c.group.cache.close()
+	if c.group != nil && c.group.Stmts != nil {
+		c.readStmts.Close()
+		c.group.Stmts.Close()
 	}
 	err := c.w.Close()
 	if c.r != c.w {

@@ -38,7 +38,7 @@ func TestWriteGroup(t *testing.T) {
 	errs := make([]error, writers)
 	for i := range writers {
 		wg.Go(func() {
-			errs[i] = g.do(ctx, insert(i, i%10 == 3))
+			errs[i] = g.Do(ctx, insert(i, i%10 == 3))
 		})
 	}
 	wg.Wait()
@@ -57,7 +57,7 @@ func TestWriteGroup(t *testing.T) {
 
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := g.do(gone, insert(1000, false)); !errors.Is(err, context.Canceled) {
+	if err := g.Do(gone, insert(1000, false)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("write of a cancelled caller: %v", err)
 	}
 	var n int
@@ -68,7 +68,7 @@ func TestWriteGroup(t *testing.T) {
 	var wg2 sync.WaitGroup
 	results := make([]error, 3)
 	for i, k := range []int{2000, 0, 2001} {
-		wg2.Go(func() { results[i] = g.do(ctx, insert(k, false)) })
+		wg2.Go(func() { results[i] = g.Do(ctx, insert(k, false)) })
 	}
 	wg2.Wait()
 	if results[1] == nil || results[0] != nil || results[2] != nil {

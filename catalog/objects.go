@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/s3gate/s3gate/internal/sqlstore"
 )
 
 // Errors of the object rows.
@@ -674,7 +676,7 @@ func (c *Catalog) withKeyLock(ctx context.Context, processor, bucket, key string
 		return ctx.Err()
 	}
 	defer func() { <-stripe }()
-	return fn(cachedDB{c.readStmts}, func(w func(context.Context, execer) error) error { return c.group.do(ctx, w) })
+	return fn(cachedDB{c.readStmts}, func(w func(context.Context, execer) error) error { return c.group.Do(ctx, w) })
 }
 
 // ReadGrant is one place a caller may read: a bucket ("*" for every bucket)
@@ -840,30 +842,10 @@ func arg(args *[]any, v any) string {
 // metacharacters and folds no case (SQLite's LIKE ignores ASCII case).
 func prefixRange(col, p string, args *[]any) string {
 	cond := col + " >= " + arg(args, p)
-	if end, ok := prefixEnd(p); ok {
+	if end, ok := sqlstore.PrefixEnd(p); ok {
 		cond += " AND " + col + " < " + arg(args, end)
 	}
 	return cond
-}
-
-// prefixEnd is the least string greater than every string that starts with
-// p: p cut after its last code point below U+10FFFF, that code point
-// incremented. UTF-8 orders by code point bytewise, so the range
-// [p, prefixEnd(p)) holds exactly the strings with prefix p. ok is false
-// when there is no such bound (p is only U+10FFFF).
-func prefixEnd(p string) (string, bool) {
-	rs := []rune(p)
-	for i := len(rs) - 1; i >= 0; i-- {
-		r := rs[i] + 1
-		if r == 0xD800 { // surrogates are not text
-			r = 0xE000
-		}
-		if r <= utf8.MaxRune {
-			rs[i] = r
-			return string(rs[:i+1]), true
-		}
-	}
-	return "", false
 }
 
 // where renders f's conditions. none is true when f can select nothing

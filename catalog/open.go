@@ -3,20 +3,18 @@ package catalog
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/s3gate/s3gate/internal/sqlstore"
 )
 
 // Pool sizes. PostgreSQL: enough for a busy replica without exhausting the
@@ -77,7 +75,7 @@ func openSQLite(ctx context.Context, path string) (w, r *sql.DB, err error) {
 	}
 	f.Close()
 
-	base := "file:" + sqliteURIPath(path) + "?_busy_timeout=" + strconv.Itoa(sqliteBusyMS)
+	base := "file:" + sqlstore.URIPath(path) + "?_busy_timeout=" + strconv.Itoa(sqliteBusyMS)
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
 	// fails late trying to upgrade a read lock. WAL mode persists in the
 	// file, so only the writer sets it.
@@ -89,7 +87,7 @@ func openSQLite(ctx context.Context, path string) (w, r *sql.DB, err error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	// The writer goes first: it switches a new file to WAL before readers open.
-	if err := pingSQLite(ctx, w); err != nil {
+	if err := sqlstore.Ping(ctx, w, sqliteBusyMS*time.Millisecond); err != nil {
 		w.Close()
 		return nil, nil, fmt.Errorf("catalog: SQLite %s: %w", path, err)
 	}
@@ -97,7 +95,7 @@ func openSQLite(ctx context.Context, path string) (w, r *sql.DB, err error) {
 	if err == nil {
 		r.SetMaxOpenConns(sqliteReadConns)
 		r.SetMaxIdleConns(sqliteReadConns)
-		err = pingSQLite(ctx, r)
+		err = sqlstore.Ping(ctx, r, sqliteBusyMS*time.Millisecond)
 	}
 	if err != nil {
 		w.Close()
@@ -107,28 +105,4 @@ func openSQLite(ctx context.Context, path string) (w, r *sql.DB, err error) {
 		return nil, nil, fmt.Errorf("catalog: SQLite %s: %w", path, err)
 	}
 	return w, r, nil
-}
-
-// pingSQLite opens db's first connection. When several processes open a new
-// file at once, switching it to WAL can fail with SQLITE_BUSY at once instead
-// of waiting, so that is retried for as long as the busy timeout.
-func pingSQLite(ctx context.Context, db *sql.DB) error {
-	deadline := time.Now().Add(sqliteBusyMS * time.Millisecond)
-	for {
-		err := db.PingContext(ctx)
-		var se *sqlite.Error
-		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// sqliteURIPath escapes the characters a SQLite file: URI gives meaning to.
-func sqliteURIPath(path string) string {
-	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }

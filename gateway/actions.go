@@ -112,6 +112,8 @@ var actions = map[string]string{
 	"AdminDeleteKey":  "s3gate:DeleteAccessKey",
 
 	"AdminListObjects":       "s3gate:ListObjects",
+	"AdminSearch":            "s3gate:Search",
+	"AdminReindex":           "s3gate:Reindex",
 	"AdminListDeadLetters":   "s3gate:ListDeadLetters",
 	"AdminReplayDeadLetters": "s3gate:ReplayDeadLetters",
 	"AdminBackfill":          "s3gate:Backfill",

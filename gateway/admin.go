@@ -147,6 +147,8 @@ func (g *Gateway) AdminHandler(keys KeyAdmin) http.Handler {
 		{"/api/v1/events/dlq", []route{{http.MethodGet, "AdminListDeadLetters", a.listDeadLetters}}},
 		{"/api/v1/events/dlq/replay", []route{{http.MethodPost, "AdminReplayDeadLetters", a.replayDeadLetters}}},
 		{"/api/v1/events/backfill", []route{{http.MethodPost, "AdminBackfill", a.backfill}}},
+		{"/api/v1/search", []route{{http.MethodGet, "AdminSearch", a.search}}},
+		{"/api/v1/search/reindex", []route{{http.MethodPost, "AdminReindex", a.reindex}}},
 	}
 	mux := http.NewServeMux()
 	for _, res := range resources {

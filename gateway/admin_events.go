@@ -152,18 +152,7 @@ func (a *admin) backfill(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := requestState(ctx)
 	a.g.log.InfoContext(ctx, "backfill started", "request_id", st.id, "bucket", req.Bucket, "prefix", req.Prefix, "by", st.principal.ID)
-	// The answer streams: a line per page, so a terminal can draw a
-	// progress bar and a proxy sees the connection is alive.
-	h := w.Header()
-	h.Set("Content-Type", "application/x-ndjson")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	enc := json.NewEncoder(w)
-	send := func(l BackfillLine) {
-		enc.Encode(l)
-		rc.Flush()
-	}
+	send := streamLines(w) // a line per page
 	last := time.Time{}
 	p, err := a.g.opts.Hooks.Backfill(ctx, req.Bucket, req.Prefix, func(p backfill.Progress) {
 		if time.Since(last) >= 200*time.Millisecond {

@@ -100,6 +100,9 @@ type Options struct {
 	// Variants serves image variants (?variant=NAME); nil answers such
 	// requests InvalidArgument.
 	Variants Variants
+	// Search is the search index of GET /api/v1/search; nil answers it
+	// SearchDisabled.
+	Search Search
 }
 
 // Gateway serves the S3 API over one backend.

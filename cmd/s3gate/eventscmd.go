@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -28,10 +27,11 @@ import (
 	"github.com/s3gate/s3gate/identity"
 )
 
-// eventsCmd inspects and drives the event pipeline of a running s3gate
-// through its admin API: the queue belongs to the server (the embedded one
-// is locked by it), so these commands ask the server rather than open it.
-type eventsCmd struct {
+// adminClient is what the commands that drive a running s3gate share:
+// where its admin API is and the key to sign requests with. They ask the
+// server rather than open its state: the embedded queue and index are
+// locked by it.
+type adminClient struct {
 	ConfigFile    kong.ConfigFlag `name:"config" help:"YAML configuration file (the one serve uses): it says where the admin API listens and where the root key is." placeholder:"FILE"`
 	config.Config `embed:""`
 
@@ -39,11 +39,17 @@ type eventsCmd struct {
 	AccessKey string `name:"admin-access-key" env:"S3GATE_ADMIN_ACCESS_KEY" help:"Access key to sign admin requests with; default the root key (root-access-key, or the one kept in the data dir)."`
 	SecretKey string `name:"admin-secret-key" env:"S3GATE_ADMIN_SECRET_KEY" help:"Secret key of admin-access-key."`
 
-	DLQ      eventsDLQCmd      `cmd:"" name:"dlq" help:"Show and replay events the hooks gave up on."`
-	Backfill eventsBackfillCmd `cmd:"" help:"Emit events for objects that already exist, so hooks catch up with them."`
-
 	stdout io.Writer
 	http   *http.Client
+}
+
+// eventsCmd inspects and drives the event pipeline of a running s3gate
+// through its admin API.
+type eventsCmd struct {
+	adminClient `embed:""`
+
+	DLQ      eventsDLQCmd      `cmd:"" name:"dlq" help:"Show and replay events the hooks gave up on."`
+	Backfill eventsBackfillCmd `cmd:"" help:"Emit events for objects that already exist, so hooks catch up with them."`
 }
 
 type eventsDLQCmd struct {
@@ -68,7 +74,7 @@ type eventsBackfillCmd struct {
 	Prefix string `env:"-" help:"Only keys under this prefix."`
 }
 
-func (e *eventsCmd) Validate() error {
+func (e *adminClient) Validate() error {
 	s := serveCmd{ConfigFile: e.ConfigFile, Config: e.Config}
 	if err := s.Validate(); err != nil {
 		return err
@@ -77,7 +83,7 @@ func (e *eventsCmd) Validate() error {
 	return nil
 }
 
-func (e *eventsCmd) out() io.Writer {
+func (e *adminClient) out() io.Writer {
 	if e.stdout != nil {
 		return e.stdout
 	}
@@ -85,7 +91,7 @@ func (e *eventsCmd) out() io.Writer {
 }
 
 // credentials are the ones admin requests are signed with.
-func (e *eventsCmd) credentials() (aws.Credentials, error) {
+func (e *adminClient) credentials() (aws.Credentials, error) {
 	switch {
 	case e.AccessKey != "":
 		return aws.Credentials{AccessKeyID: e.AccessKey, SecretAccessKey: e.SecretKey}, nil
@@ -105,7 +111,7 @@ func (e *eventsCmd) credentials() (aws.Credentials, error) {
 
 // call sends a signed admin request and returns the response when its
 // status is 2xx; otherwise the API's error as a Go error.
-func (e *eventsCmd) call(ctx context.Context, method, path string, body any) (*http.Response, error) {
+func (e *adminClient) call(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	base := e.URL
 	if base == "" {
 		base = "http://" + e.OpsListen
@@ -256,26 +262,14 @@ func (c *eventsBackfillCmd) Run(e *eventsCmd) error {
 	}
 	defer resp.Body.Close()
 	bar := newProgressBar(e.out(), "backfill "+c.Bucket+"/"+c.Prefix)
-	sc := bufio.NewScanner(resp.Body)
-	var last gateway.BackfillLine
-	for sc.Scan() {
-		if err := json.Unmarshal(sc.Bytes(), &last); err != nil {
-			return fmt.Errorf("admin API sent %q: %w", sc.Bytes(), err)
-		}
-		bar.show(last.Emitted, last.Total)
-		if last.Done || last.Error != "" {
-			break
-		}
-	}
+	last, err := followLines(resp.Body, func(l gateway.BackfillLine) { bar.show(l.Emitted, l.Total) },
+		func(l gateway.BackfillLine) bool { return l.Done || l.Error != "" })
 	bar.end()
 	switch {
+	case err != nil:
+		return fmt.Errorf("backfill after %d events: %w", last.Emitted, err)
 	case last.Error != "":
 		return fmt.Errorf("backfill stopped after %d events: %s", last.Emitted, last.Error)
-	case !last.Done:
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("backfill: the answer broke off after %d events: %w", last.Emitted, err)
-		}
-		return fmt.Errorf("backfill: the answer ended after %d events without saying it was done", last.Emitted)
 	}
 	fmt.Fprintf(e.out(), "backfill %s/%s: %d events emitted, %d keys skipped\n", c.Bucket, c.Prefix, last.Emitted, last.Skipped)
 	return nil

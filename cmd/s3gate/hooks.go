@@ -16,6 +16,7 @@ import (
 	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/config"
 	"github.com/s3gate/s3gate/gateway"
+	"github.com/s3gate/s3gate/identity/seal"
 	"github.com/s3gate/s3gate/processors/backfill"
 	"github.com/s3gate/s3gate/processors/events"
 	"github.com/s3gate/s3gate/processors/image"
@@ -24,6 +25,7 @@ import (
 	"github.com/s3gate/s3gate/processors/queue"
 	"github.com/s3gate/s3gate/processors/queue/diskq"
 	"github.com/s3gate/s3gate/processors/queue/redisq"
+	"github.com/s3gate/s3gate/processors/search/index"
 	"github.com/s3gate/s3gate/processors/worker"
 )
 
@@ -41,7 +43,9 @@ type hooks struct {
 	seq     *events.Sequencer
 	reg     prometheus.Registerer
 	// images is the image hook, nil when images are off.
-	images  *image.Processor
+	images *image.Processor
+	// search is the search hook and its index, nil when search is off.
+	search  *searchService
 	closers []func() error
 	// running tracks run's goroutines: Close waits for them (after their
 	// context ended) before it closes what they use.
@@ -57,7 +61,7 @@ const (
 
 // openHooks opens the queue (Redis or the data dir's), the outbox and the
 // worker pool; nothing runs until start.
-func openHooks(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, backend backends.Backend, cat *catalog.Catalog) (_ *hooks, err error) {
+func openHooks(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, backend backends.Backend, cat *catalog.Catalog, keyring *seal.Keyring) (_ *hooks, err error) {
 	h := &hooks{cfg: cfg, cat: cat, log: log, backend: backend, reg: reg, seq: events.NewSequencer(cfg.Events.Replica)}
 	defer func() {
 		if err != nil {
@@ -112,6 +116,12 @@ func openHooks(ctx context.Context, cfg config.Config, log *slog.Logger, reg pro
 	}
 	if h.images != nil {
 		specs = append(specs, worker.Spec{Processor: h.images, Concurrency: cfg.Images.Workers})
+	}
+	if h.search, err = h.openSearch(ctx, keyring); err != nil {
+		return nil, err
+	}
+	if h.search != nil {
+		specs = append(specs, worker.Spec{Processor: h.search.proc, Concurrency: cfg.Events.Workers})
 	}
 	// With every hook turned off, events are still recorded and queued:
 	// a hook turned on later, or a backfill, finds them.
@@ -174,6 +184,9 @@ func (h *hooks) run(ctx context.Context) {
 		return
 	}
 	h.running.Go(func() { h.pruneTombstones(ctx) })
+	if h.search != nil && h.search.rebuild {
+		h.running.Go(func() { h.rebuildSearch(ctx) })
+	}
 	h.running.Go(func() {
 		if err := h.pool.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			h.log.Error("hook workers stopped", "err", err)
@@ -198,13 +211,41 @@ func (h *hooks) pruneTombstones(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n, err := h.cat.PruneTombstones(ctx, tombstoneAge)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			h.log.Warn("pruning the hooks' tombstones failed; next try in an hour", "err", err)
-		case n > 0:
-			h.log.Info("pruned the hooks' tombstones of keys deleted long ago", "count", n, "older_than", tombstoneAge)
+		prune := []tombstonePruner{h.cat}
+		if p, ok := h.searchIndex().(tombstonePruner); ok {
+			prune = append(prune, p)
 		}
+		for _, p := range prune {
+			n, err := p.PruneTombstones(ctx, tombstoneAge)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				h.log.Warn("pruning the hooks' tombstones failed; next try in an hour", "err", err)
+			case n > 0:
+				h.log.Info("pruned the hooks' tombstones of keys deleted long ago", "count", n, "older_than", tombstoneAge)
+			}
+		}
+	}
+}
+
+// searchIndex is the search index, or nil.
+func (h *hooks) searchIndex() index.Index {
+	if h.search == nil {
+		return nil
+	}
+	return h.search.ix
+}
+
+// rebuildSearch fills an embedded index that started empty from the
+// backend, so that objects written before search was turned on (or before
+// an index schema change) are found.
+func (h *hooks) rebuildSearch(ctx context.Context) {
+	h.log.Info("search index is new: indexing the objects already stored")
+	p, err := h.search.Reindex(ctx, "", nil)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		h.log.Error("indexing the stored objects failed; run `s3gate search reindex`", "err", err, "indexed", p.Indexed)
+	case err == nil:
+		h.log.Info("search index built", "indexed", p.Indexed, "removed", p.Removed)
 	}
 }
 

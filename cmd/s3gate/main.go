@@ -5,6 +5,7 @@
 //	s3gate policy eval       judge one input document
 //	s3gate keys COMMAND      administer access keys (see s3gate keys --help)
 //	s3gate events COMMAND    dead letters and backfill of a running server
+//	s3gate search COMMAND    find objects, rebuild the index of a running server
 package main
 
 import (
@@ -25,6 +26,7 @@ type cli struct {
 	Keys    keysCmd          `cmd:"" help:"Create, list, disable, enable and delete access keys in the catalogue, with serve's configuration."`
 	Policy  policyCmd        `cmd:"" help:"Test and try policies: run their Rego tests, judge an input document."`
 	Events  eventsCmd        `cmd:"" help:"Inspect and drive the hooks of a running server: dead letters, backfill."`
+	Search  searchCmd        `cmd:"" help:"Search the objects of a running server, and rebuild its search index."`
 }
 
 // options are the parser's settings, shared by main and the tests.

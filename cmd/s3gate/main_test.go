@@ -126,6 +126,10 @@ func TestInvalidConfigurationNamesTheSetting(t *testing.T) {
 		{"replicas without a primary", nil, []string{"--catalog-read-replicas", "postgres://r/x"}, []string{"catalog.read_replicas", "catalog.dsn"}},
 		{"no workers", nil, []string{"--events-workers", "0"}, []string{"events.workers"}},
 		{"unknown queue", nil, []string{"--events-queue", "kafka"}, []string{"events-queue"}},
+		{"elasticsearch without a url", nil, []string{"--search-index", "elasticsearch"}, []string{"search.elasticsearch_url", "S3GATE_SEARCH_ELASTICSEARCH_URL"}},
+		{"elasticsearch url", nil, []string{"--search-index", "elasticsearch", "--search-elasticsearch-url", "es.local:9200"}, []string{"search.elasticsearch_url", "http://"}},
+		{"unknown search index", nil, []string{"--search-index", "solr"}, []string{"search-index"}},
+		{"search text cap", nil, []string{"--search-max-text=-1"}, []string{"search.max_text"}},
 	}
 	for _, c := range cases {
 		_, err := parse(t, c.env, c.args...)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,5 +57,28 @@ func (p *progressBar) show(done, total int64) {
 func (p *progressBar) end() {
 	if p.drawn {
 		fmt.Fprintln(p.w)
+	}
+}
+
+// followLines reads a streamed NDJSON answer of the admin API (progress
+// lines, then one that ends it), calling show for each line. It returns
+// the last line, and an error when the answer broke off or ended before a
+// line for which last reports true.
+func followLines[T any](body io.Reader, show func(T), last func(T) bool) (T, error) {
+	dec := json.NewDecoder(body)
+	var line T
+	for {
+		var next T
+		if err := dec.Decode(&next); err != nil {
+			if err == io.EOF {
+				return line, errors.New("the answer ended without saying it was done")
+			}
+			return line, fmt.Errorf("the answer broke off: %w", err)
+		}
+		line = next
+		show(line)
+		if last(line) {
+			return line, nil
+		}
 	}
 }

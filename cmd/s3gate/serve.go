@@ -129,13 +129,16 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	var hk *hooks
 	if cfg.Events.Enabled {
-		if hk, err = openHooks(ctx, cfg, log, reg, backend, cat); err != nil {
+		if hk, err = openHooks(ctx, cfg, log, reg, backend, cat, keyring); err != nil {
 			return err
 		}
 		defer hk.Close()
 		opts.Outbox, opts.Hooks, opts.Sequencer = hk.gatewayOutbox(), hk, hk.seq
 		if cfg.Events.Metadata {
 			opts.Objects = cat
+		}
+		if hk.search != nil {
+			opts.Search = hk.search
 		}
 	}
 	// Clients see the backend without the variants' reserved prefix; the

@@ -8,7 +8,8 @@
 #   reader  get and head objects, their tags and attributes, list buckets
 #           and objects
 #   writer and reader may also search the object catalogue
-#   (s3gate:ListObjects), which shows them only what readable grants
+#   (s3gate:ListObjects) and the search index (s3gate:Search), which show
+#   them only what readable grants
 #
 # Anyone else may do nothing: allow is false by default.
 package s3gate.authz
@@ -37,6 +38,7 @@ role_actions := {
 		"s3:ListAllMyBuckets",
 		"s3:GetBucketLocation",
 		"s3gate:ListObjects",
+		"s3gate:Search",
 	},
 	"reader": {
 		"s3:GetObject",
@@ -47,6 +49,7 @@ role_actions := {
 		"s3:ListAllMyBuckets",
 		"s3:GetBucketLocation",
 		"s3gate:ListObjects",
+		"s3gate:Search",
 	},
 }
 

@@ -16,6 +16,7 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -46,6 +47,7 @@ var ErrOpen = errors.New("seal: value does not open")
 type Keyring struct {
 	current uint32
 	aeads   map[uint32]cipher.AEAD
+	secret  []byte // the current key, for Derive
 }
 
 // NewKeyring returns a keyring that seals with current and also opens
@@ -70,10 +72,22 @@ func NewKeyring(current []byte, older ...[]byte) (*Keyring, error) {
 		}
 		k.aeads[id] = aead
 		if i == 0 {
-			k.current = id
+			k.current, k.secret = id, append([]byte(nil), key...)
 		}
 	}
 	return k, nil
+}
+
+// Derive returns a 32-byte key for purpose, derived from the current
+// master key with HKDF-SHA256: replicas sharing the master key derive the
+// same key (to sign tokens any of them checks), and no derived key reveals
+// the master key or another purpose's key.
+func (k *Keyring) Derive(purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, k.secret, nil, "s3gate "+purpose, KeySize)
+	if err != nil {
+		panic("seal: " + err.Error()) // only for lengths HKDF cannot make
+	}
+	return key
 }
 
 func keyID(key []byte) uint32 {

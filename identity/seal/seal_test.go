@@ -112,3 +112,37 @@ func TestKeyFiles(t *testing.T) {
 		t.Fatal("a world-readable key file was accepted")
 	}
 }
+
+// TestDerive: the same master key derives the same key for a purpose on
+// every replica; purposes and master keys give different keys.
+func TestDerive(t *testing.T) {
+	k1, k2 := newKey(t), newKey(t)
+	a, err := NewKeyring(k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := NewKeyring(k1, k2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewKeyring(k2, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := a.Derive("search page tokens")
+	if len(d) != KeySize {
+		t.Fatalf("derived %d bytes, want %d", len(d), KeySize)
+	}
+	if !bytes.Equal(d, again.Derive("search page tokens")) {
+		t.Error("the same master key derived different keys")
+	}
+	if bytes.Equal(d, a.Derive("other purpose")) {
+		t.Error("two purposes derived the same key")
+	}
+	if bytes.Equal(d, other.Derive("search page tokens")) {
+		t.Error("two master keys derived the same key")
+	}
+	if bytes.Equal(d, k1) {
+		t.Error("the derived key is the master key")
+	}
+}

@@ -17,25 +17,25 @@ test_roles_admin_may_do_everything if {
 }
 
 test_roles_writer_may_write_objects if {
-	every action in ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:ListBucketMultipartUploads", "s3:ListBucket", "s3:ListAllMyBuckets"] {
+	every action in ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:ListBucketMultipartUploads", "s3:ListBucket", "s3:ListAllMyBuckets", "s3gate:ListObjects", "s3gate:Search"] {
 		authz.allow with input as roles_input(["writer"], action)
 	}
 }
 
 test_roles_writer_may_not_manage_buckets_or_keys if {
-	every action in ["s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucketCORS", "s3:PutBucketTagging", "s3gate:CreateAccessKey", "s3gate:ListAccessKeys"] {
+	every action in ["s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucketCORS", "s3:PutBucketTagging", "s3gate:CreateAccessKey", "s3gate:ListAccessKeys", "s3gate:Reindex", "s3gate:Backfill"] {
 		not authz.allow with input as roles_input(["writer"], action)
 	}
 }
 
 test_roles_reader_may_read_and_list if {
-	every action in ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectAttributes", "s3:ListBucket", "s3:ListAllMyBuckets"] {
+	every action in ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectAttributes", "s3:ListBucket", "s3:ListAllMyBuckets", "s3gate:ListObjects", "s3gate:Search"] {
 		authz.allow with input as roles_input(["reader"], action)
 	}
 }
 
 test_roles_reader_may_not_write if {
-	every action in ["s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:CreateBucket", "s3gate:ListAccessKeys"] {
+	every action in ["s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:CreateBucket", "s3gate:ListAccessKeys", "s3gate:Reindex"] {
 		not authz.allow with input as roles_input(["reader"], action)
 	}
 }

@@ -235,15 +235,51 @@ func Render(ctx context.Context, r io.Reader, presets []Preset, lim Limits, opts
 		return Info{}, nil, fmt.Errorf("%w: empty input", ErrCorrupt)
 	}
 
-	cfg, format, err := decodeConfig(data)
+	info, cfg, err := probe(data, opts)
 	if err != nil {
 		return Info{}, nil, err
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return Info{}, nil, fmt.Errorf("%w: %s of %dx%d pixels", ErrCorrupt, format, cfg.Width, cfg.Height)
+	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
+		return info, nil, fmt.Errorf("%w: %dx%d is more than %d pixels", ErrTooLarge, cfg.Width, cfg.Height, lim.MaxPixels)
 	}
-	// Only the header and the EXIF segment are read before the pixel
-	// check; the EXIF reader is bounded by the buffer.
+	if len(presets) == 0 {
+		return info, nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return info, nil, err
+	}
+
+	src, err := decode(data, info.Format)
+	if err != nil {
+		return info, nil, err
+	}
+	// A GIF frame or a fuzzed header may disagree with the configuration;
+	// plan from the pixels actually decoded.
+	if b := src.Bounds(); b.Dx() <= 0 || b.Dy() <= 0 {
+		return info, nil, fmt.Errorf("%w: no pixels decoded", ErrCorrupt)
+	}
+	out, err := renderAll(ctx, src, info.Orientation, presets)
+	return info, out, err
+}
+
+// Probe describes an image from its first bytes (its header and, for a
+// JPEG, its EXIF segment, which come first: 128 KiB is plenty) without
+// decoding any pixel. Errors are those of Render.
+func Probe(head []byte, opts Options) (Info, error) {
+	info, _, err := probe(head, opts)
+	return info, err
+}
+
+// probe reads the header and the EXIF segment only; the EXIF reader is
+// bounded by the buffer.
+func probe(data []byte, opts Options) (Info, image.Config, error) {
+	cfg, format, err := decodeConfig(data)
+	if err != nil {
+		return Info{}, cfg, err
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return Info{}, cfg, fmt.Errorf("%w: %s of %dx%d pixels", ErrCorrupt, format, cfg.Width, cfg.Height)
+	}
 	info := Info{Format: format, Orientation: 1}
 	if format == "jpeg" {
 		if x := parseEXIF(jpegEXIF(data), opts.GPS); x != nil {
@@ -257,27 +293,7 @@ func Render(ctx context.Context, r io.Reader, presets []Preset, lim Limits, opts
 	if swapsSides(info.Orientation) {
 		info.Width, info.Height = cfg.Height, cfg.Width
 	}
-	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
-		return info, nil, fmt.Errorf("%w: %dx%d is more than %d pixels", ErrTooLarge, cfg.Width, cfg.Height, lim.MaxPixels)
-	}
-	if len(presets) == 0 {
-		return info, nil, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return info, nil, err
-	}
-
-	src, err := decode(data, format)
-	if err != nil {
-		return info, nil, err
-	}
-	// A GIF frame or a fuzzed header may disagree with the configuration;
-	// plan from the pixels actually decoded.
-	if b := src.Bounds(); b.Dx() <= 0 || b.Dy() <= 0 {
-		return info, nil, fmt.Errorf("%w: no pixels decoded", ErrCorrupt)
-	}
-	out, err := renderAll(ctx, src, info.Orientation, presets)
-	return info, out, err
+	return info, cfg, nil
 }
 
 // inputFormats are the decoders this package registers or relies on.

@@ -792,3 +792,19 @@ func FuzzRender(f *testing.F) {
 		}
 	})
 }
+
+// Probe reads what Render reports from the first bytes alone.
+func TestProbe(t *testing.T) {
+	tiff := buildTIFF([]tiffEntry{{tag: tagMake, ascii: "Acme"}, {tag: tagOrientation, short: 6}})
+	data := withEXIF(encJPEG(t, testImage(640, 320)), tiff)
+	info, err := Probe(data[:len(data)/2], Options{}) // the scan data cut short
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Width != 320 || info.Height != 640 || info.Make != "Acme" || info.Orientation != 6 || info.Format != "jpeg" {
+		t.Fatalf("Probe: %+v", info)
+	}
+	if _, err := Probe([]byte("plain text"), Options{}); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("Probe of text: %v", err)
+	}
+}
