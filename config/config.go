@@ -49,6 +49,7 @@ type Config struct {
 	Events    Events    `embed:"" prefix:"events-"`
 	Images    Images    `embed:"" prefix:"images-"`
 	Search    Search    `embed:"" prefix:"search-"`
+	Analytics Analytics `embed:"" prefix:"analytics-"`
 	// ImagePresets is the config file's image_presets section: nil when
 	// absent (the built-in presets apply).
 	ImagePresets *[]ImagePreset `kong:"-"`
@@ -220,6 +221,9 @@ func (c *Config) Validate() error {
 	if err := c.Search.validate(); err != nil {
 		return err
 	}
+	if err := c.Analytics.validate(); err != nil {
+		return err
+	}
 	if c.TLS.Enabled() {
 		if c.TLS.CertFile == "" {
 			return settingError("tls-cert-file", "must be set with tls.key_file (S3GATE_TLS_KEY_FILE): set both for https, or neither")
@@ -240,7 +244,7 @@ func settingError(flag, msg string) error {
 }
 
 // groups are the flag prefixes that are YAML sections.
-var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart", "identity", "policy", "events", "images", "search"}
+var groups = []string{"root", "log", "http", "tls", "fs", "catalog", "multipart", "identity", "policy", "events", "images", "search", "analytics"}
 
 // YAMLKey is the dotted YAML path of a flag: http-idle-timeout ->
 // http.idle_timeout.

@@ -103,6 +103,9 @@ type Options struct {
 	// Search is the search index of GET /api/v1/search; nil answers it
 	// SearchDisabled.
 	Search Search
+	// Analytics, when set, is handed one row per S3 request once its
+	// response is done; it must not block (analytics.Recorder queues it).
+	Analytics AccessRecorder
 }
 
 // Gateway serves the S3 API over one backend.

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/s3gate/s3gate/processors/analytics"
 )
 
 // withRequest gives every request its state and S3 request id, and wraps the
@@ -110,6 +113,9 @@ func (g *Gateway) observe(next http.Handler) http.Handler {
 			bytesIn = r.ContentLength
 		}
 		g.metrics.observe(op, status, elapsed, bytesIn, rec.bytes)
+		if g.opts.Analytics != nil {
+			g.opts.Analytics.Record(accessRow(r, st, op, status, bytesIn, rec.bytes, elapsed))
+		}
 		if g.opts.AccessLog {
 			principal := ""
 			if st.principal != nil {
@@ -136,6 +142,30 @@ func (g *Gateway) observe(next http.Handler) http.Handler {
 		}
 	})
 }
+
+// AccessRecorder takes the analytics row of each S3 request.
+type AccessRecorder interface {
+	Record(analytics.Request)
+}
+
+// accessRow is the analytics row of a finished request.
+func accessRow(r *http.Request, st *request, op string, status int, bytesIn, bytesOut int64, elapsed time.Duration) analytics.Request {
+	row := analytics.Request{
+		ID: st.id, Time: st.start, Operation: op, Bucket: st.bucket, Key: st.key,
+		AuthKind: string(st.authKind), SourceIP: sourceIP(r), UserAgent: r.UserAgent(),
+		Status: status, ErrorCode: st.errCode, BytesIn: bytesIn, BytesOut: bytesOut, Latency: elapsed,
+	}
+	if st.principal != nil {
+		row.Principal = st.principal.ID
+	}
+	if len(row.UserAgent) > maxUserAgent {
+		row.UserAgent = row.UserAgent[:maxUserAgent]
+	}
+	return row
+}
+
+// maxUserAgent bounds the user agent kept per request.
+const maxUserAgent = 256
 
 // payloadMode is how the request's body was signed, for the access log:
 // the x-amz-content-sha256 mode, with "sha256" for a hex digest.

@@ -61,7 +61,7 @@ const (
 
 // openHooks opens the queue (Redis or the data dir's), the outbox and the
 // worker pool; nothing runs until start.
-func openHooks(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, backend backends.Backend, cat *catalog.Catalog, keyring *seal.Keyring) (_ *hooks, err error) {
+func openHooks(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, backend backends.Backend, cat *catalog.Catalog, keyring *seal.Keyring, an *analyticsService) (_ *hooks, err error) {
 	h := &hooks{cfg: cfg, cat: cat, log: log, backend: backend, reg: reg, seq: events.NewSequencer(cfg.Events.Replica)}
 	defer func() {
 		if err != nil {
@@ -126,7 +126,11 @@ func openHooks(ctx context.Context, cfg config.Config, log *slog.Logger, reg pro
 	// With every hook turned off, events are still recorded and queued:
 	// a hook turned on later, or a backfill, finds them.
 	if len(specs) > 0 {
-		h.pool, err = worker.New(h.q, specs, worker.Options{MaxAttempts: cfg.Events.MaxAttempts, Logger: log, Registerer: reg})
+		wopts := worker.Options{MaxAttempts: cfg.Events.MaxAttempts, Logger: log, Registerer: reg}
+		if an != nil {
+			wopts.Observe = an.observe
+		}
+		h.pool, err = worker.New(h.q, specs, wopts)
 		if err != nil {
 			return nil, err
 		}

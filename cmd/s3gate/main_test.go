@@ -129,6 +129,9 @@ func TestInvalidConfigurationNamesTheSetting(t *testing.T) {
 		{"elasticsearch without a url", nil, []string{"--search-index", "elasticsearch"}, []string{"search.elasticsearch_url", "S3GATE_SEARCH_ELASTICSEARCH_URL"}},
 		{"elasticsearch url", nil, []string{"--search-index", "elasticsearch", "--search-elasticsearch-url", "es.local:9200"}, []string{"search.elasticsearch_url", "http://"}},
 		{"unknown search index", nil, []string{"--search-index", "solr"}, []string{"search-index"}},
+		{"clickhouse without an address", nil, []string{"--analytics-store", "clickhouse"}, []string{"analytics.clickhouse_addr"}},
+		{"clickhouse address", nil, []string{"--analytics-store", "clickhouse", "--analytics-clickhouse-addr", "nohost"}, []string{"analytics.clickhouse_addr", "host:port"}},
+		{"short retention", nil, []string{"--analytics-retention", "1m"}, []string{"analytics.retention"}},
 		{"search text cap", nil, []string{"--search-max-text=-1"}, []string{"search.max_text"}},
 	}
 	for _, c := range cases {

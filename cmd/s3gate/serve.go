@@ -127,9 +127,20 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if sessions != nil {
 		opts.Sessions = sessions
 	}
+	// Analytics outlive the hooks (opened first, closed last): the last
+	// hook outcomes and requests are written before it closes.
+	an, err := openAnalytics(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	if an != nil {
+		defer an.Close()
+		an.run()
+		opts.Analytics = an.rec
+	}
 	var hk *hooks
 	if cfg.Events.Enabled {
-		if hk, err = openHooks(ctx, cfg, log, reg, backend, cat, keyring); err != nil {
+		if hk, err = openHooks(ctx, cfg, log, reg, backend, cat, keyring, an); err != nil {
 			return err
 		}
 		defer hk.Close()

@@ -94,6 +94,22 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil registers them nowhere.
 	Registerer prometheus.Registerer
+	// Observe, if set, is told the outcome of every attempt of a hook at
+	// a record (analytics). It must not block.
+	Observe func(Outcome)
+}
+
+// Outcome is one attempt of one hook at one record of a message.
+type Outcome struct {
+	// ID is unique per message, record, processor and attempt.
+	ID        string
+	Processor string
+	Record    events.Record
+	Attempt   int
+	// Result is ok, retry, permanent (dead-lettered at once) or
+	// dead_letter (attempts used up).
+	Result   string
+	Duration time.Duration
 }
 
 // Defaults.
@@ -387,11 +403,18 @@ func (p *Pool) handle(ctx context.Context, h *hook, it item, flush func()) bool 
 		if attempt > 1 {
 			h.m.retries.Inc()
 		}
-		var err error
+		var (
+			err  error
+			took time.Duration
+		)
 		for next < len(it.recs) {
-			if err = p.call(ctx, h, it.recs[next]); err != nil {
+			start := time.Now()
+			err = p.call(ctx, h, it.recs[next])
+			took = time.Since(start)
+			if err != nil {
 				break
 			}
+			p.observe(h, m, it.recs[next], next, attempt, resultOK, took)
 			next++
 		}
 		switch {
@@ -401,12 +424,15 @@ func (p *Pool) handle(ctx context.Context, h *hook, it item, flush func()) bool 
 		case ctx.Err() != nil:
 			return false // stopping: the queue delivers it again
 		case processors.IsPermanent(err):
+			p.observe(h, m, it.recs[next], next, attempt, resultPermanent, took)
 			p.deadLetter(ctx, h, m, h.m.permanent, err.Error())
 			return false
 		case attempt >= p.opts.MaxAttempts:
+			p.observe(h, m, it.recs[next], next, attempt, resultDeadLetter, took)
 			p.deadLetter(ctx, h, m, h.m.dead, fmt.Sprintf("gave up after %d attempts: %v", attempt, err))
 			return false
 		}
+		p.observe(h, m, it.recs[next], next, attempt, resultRetry, took)
 		h.m.retry.Inc()
 		p.log.Info("worker: event failed; retrying", "processor", h.name, "id", m.ID, "attempt", attempt, "err", err)
 		flush()
@@ -414,6 +440,17 @@ func (p *Pool) handle(ctx context.Context, h *hook, it item, flush func()) bool 
 			return false
 		}
 	}
+}
+
+// observe reports one attempt's outcome to Options.Observe.
+func (p *Pool) observe(h *hook, m queue.Message, rec events.Record, n, attempt int, result string, took time.Duration) {
+	if p.opts.Observe == nil {
+		return
+	}
+	p.opts.Observe(Outcome{
+		ID:        fmt.Sprintf("%s/%s/%d/%d", m.ID, h.name, n, attempt),
+		Processor: h.name, Record: rec, Attempt: attempt, Result: result, Duration: took,
+	})
 }
 
 // call runs the processor on one record. A panic is a bug no retry fixes:
