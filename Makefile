@@ -72,3 +72,5 @@ bench: build
 	$(GO) test -run '^$$' -bench VariantsPipeline -benchtime 12x ./processors/image
 	@echo "== search: a query over 10,000 documents, and documents written per second, in the embedded index"
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./processors/search/embedded
+	@echo "== analytics: the gateway's cost to record a request, and rows stored per second (SQLite, ClickHouse)"
+	$(GO) test -run '^$$' -bench . ./processors/analytics ./processors/analytics/embedded ./processors/analytics/clickhouse

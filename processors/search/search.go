@@ -97,19 +97,28 @@ func (p *Processor) Handle(ctx context.Context, rec events.Record) error {
 		// No such object can exist (S3 keys are UTF-8), nor its document.
 		return processors.Permanent(fmt.Errorf("search: event key %q is not UTF-8", rawKey))
 	}
-	return p.Sync(ctx, bucket, key, rec.S3.Object.Sequencer)
+	return p.sync(ctx, bucket, key, rec.S3.Object.Sequencer, sniffHint{rec.S3.Object.ETag, rec.S3gate.SniffedType})
 }
+
+// sniffHint is the media type the gateway sniffed from the bytes of the
+// version with this ETag, as the event tells it: with it, the hook need not
+// read a binary object to learn that it has no text.
+type sniffHint struct{ etag, sniffed string }
 
 // Sync indexes the current state of bucket/key under sequencer seq:
 // puts its document, or deletes it when the object is gone.
 func (p *Processor) Sync(ctx context.Context, bucket, key, seq string) error {
+	return p.sync(ctx, bucket, key, seq, sniffHint{})
+}
+
+func (p *Processor) sync(ctx context.Context, bucket, key, seq string, hint sniffHint) error {
 	if p.opts.Skip != nil && p.opts.Skip(bucket, key) {
 		return nil
 	}
 	mu := &p.locks[maphash.String(p.seed, bucket+"\x00"+key)%uint64(len(p.locks))]
 	mu.Lock()
 	defer mu.Unlock()
-	doc, err := p.document(ctx, bucket, key, seq)
+	doc, err := p.document(ctx, bucket, key, seq, hint)
 	switch {
 	case errors.Is(err, errGone):
 		err = p.opts.Index.Delete(ctx, bucket, key, seq)
@@ -129,7 +138,7 @@ var errGone = errors.New("object gone")
 const maxReads = 3
 
 // document builds the document of bucket/key's current version.
-func (p *Processor) document(ctx context.Context, bucket, key, seq string) (index.Document, error) {
+func (p *Processor) document(ctx context.Context, bucket, key, seq string, hint sniffHint) (index.Document, error) {
 	for range maxReads {
 		info, err := p.opts.Backend.HeadObject(ctx, bucket, key, backends.GetOptions{})
 		if absent(err) {
@@ -163,7 +172,7 @@ func (p *Processor) document(ctx context.Context, bucket, key, seq string) (inde
 				return index.Document{}, fmt.Errorf("get tagging: %w", err)
 			}
 		}
-		changed, err := p.content(ctx, &doc, info, row)
+		changed, err := p.content(ctx, &doc, info, row, hint)
 		if absent(err) {
 			return index.Document{}, errGone
 		}
@@ -180,11 +189,14 @@ func (p *Processor) document(ctx context.Context, bucket, key, seq string) (inde
 // content fills the document's type, text and image facts from the
 // object's first bytes (read only when needed). changed reports that
 // another version replaced the one described by info meanwhile.
-func (p *Processor) content(ctx context.Context, doc *index.Document, info backends.ObjectInfo, row *catalog.Object) (bool, error) {
+func (p *Processor) content(ctx context.Context, doc *index.Document, info backends.ObjectInfo, row *catalog.Object, hint sniffHint) (bool, error) {
 	declared, _, _ := mime.ParseMediaType(info.ContentType)
 	sniffed := ""
-	if row != nil {
+	switch {
+	case row != nil && row.SniffedContentType != "":
 		sniffed = row.SniffedContentType
+	case hint.sniffed != "" && hint.etag == info.ETag:
+		sniffed = hint.sniffed
 	}
 	if info.Size == 0 {
 		doc.ContentType = declared

@@ -1118,3 +1118,29 @@ func TestAbsent(t *testing.T) {
 		}
 	}
 }
+
+// TestEventSniffSparesRead: the type the gateway sniffed, carried by the
+// event, spares reading a binary object; an event about another version
+// (its ETag differs) is not trusted, and the object is read.
+func TestEventSniffSparesRead(t *testing.T) {
+	e := newEnv(t, nil)
+	info := e.put("blob.bin", bytes.Repeat([]byte{0, 1, 2, 250}, 4096), backends.PutOptions{})
+	rec := events.New(events.Change{Name: events.ObjectCreatedPut, Bucket: bucket, Key: "blob.bin", ETag: info.ETag, Sequencer: e.seq.Next(), Time: time.Now()})
+	rec.S3gate.SniffedType = "application/octet-stream"
+	if err := e.p.Handle(e.ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.backend.gets.Load(); n != 0 {
+		t.Errorf("%d reads of a binary object the event typed", n)
+	}
+	if got := e.doc("blob.bin").ContentType; got != "application/octet-stream" {
+		t.Errorf("type %q", got)
+	}
+	rec.S3.Object.ETag, rec.S3.Object.Sequencer = `"another-version"`, e.seq.Next()
+	if err := e.p.Handle(e.ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.backend.gets.Load(); n != 1 {
+		t.Errorf("%d reads after an event about another version, want 1", n)
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -108,45 +107,17 @@ var _ analytics.Sink = (*Sink)(nil)
 func Open(path string, opts Options) (*Sink, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("analytics: %w", err)
-	}
-	f.Close()
-
-	base := "file:" + sqlstore.URIPath(path) + "?_busy_timeout=" + strconv.Itoa(busyMS)
-	// One writer connection; BEGIN IMMEDIATE takes the write lock up front.
 	// A write the recorder was told succeeded leaves its spool, so commits
 	// are durable (one fsync per batch).
-	w, err := sql.Open("sqlite", base+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
+	s := &Sink{opts: opts}
+	w, r, err := sqlstore.OpenSQLite(ctx, path, readConns, busyMS*time.Millisecond, func(ctx context.Context, w *sql.DB) error {
+		s.w = w
+		return s.migrate(ctx)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("analytics %s: %w", path, err)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	s := &Sink{w: w, opts: opts}
-	if err := sqlstore.Ping(ctx, w, busyMS*time.Millisecond); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("analytics %s: %w", path, err)
-	}
-	if err := s.migrate(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("analytics %s: %w", path, err)
-	}
-	r, err := sql.Open("sqlite", base+"&_query_only=on")
-	if err == nil {
-		r.SetMaxOpenConns(readConns)
-		r.SetMaxIdleConns(readConns)
-		err = sqlstore.Ping(ctx, r, busyMS*time.Millisecond)
-	}
-	if err != nil {
-		w.Close()
-		if r != nil {
-			r.Close()
-		}
-		return nil, fmt.Errorf("analytics %s: %w", path, err)
-	}
+	s.w = w
 	s.r = r
 	s.stmts = sqlstore.Prepare(ctx, w, []string{insertRequest, insertHook})
 	return s, nil

@@ -121,6 +121,31 @@ func TestWriteHooksStoresOnceByID(t *testing.T) {
 	}
 }
 
+// HookCounts counts attempts per processor in [from, to), replays once.
+func TestHookCounts(t *testing.T) {
+	s, _ := open(t, Options{})
+	ctx := context.Background()
+	rows := []analytics.HookOutcome{
+		{ID: "a", Time: t0, Processor: "search"},
+		{ID: "b", Time: t0.Add(time.Second), Processor: "search"},
+		{ID: "c", Time: t0.Add(time.Second), Processor: "image"},
+		{ID: "d", Time: t0.Add(time.Hour), Processor: "image"},         // outside
+		{ID: "e", Time: t0.Add(-time.Millisecond), Processor: "image"}, // outside
+	}
+	for range 2 {
+		if err := s.WriteHooks(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.HookCounts(ctx, t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["search"] != 2 || got["image"] != 1 {
+		t.Errorf("HookCounts = %v, want search 2, image 1", got)
+	}
+}
+
 // DropExpired deletes what is older than the retention, in both tables and
 // across several chunks, and nothing without a retention.
 func TestDropExpired(t *testing.T) {

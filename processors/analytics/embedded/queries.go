@@ -145,3 +145,29 @@ func (s *Sink) Latency(ctx context.Context, from, to time.Time) ([]OperationLate
 	}
 	return out, nil
 }
+
+// HookCounts counts the recorded hook attempts per processor.
+func (s *Sink) HookCounts(ctx context.Context, from, to time.Time) (map[string]int64, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT processor, COUNT(*) FROM hook_outcomes
+		WHERE time >= ? AND time < ? GROUP BY processor`, from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("analytics: hook counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var p string
+		var n int64
+		if err := rows.Scan(&p, &n); err != nil {
+			return nil, fmt.Errorf("analytics: hook counts: %w", err)
+		}
+		out[p] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("analytics: hook counts: %w", err)
+	}
+	return out, nil
+}

@@ -36,7 +36,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -108,49 +107,21 @@ var _ index.Index = (*Index)(nil)
 func Open(path string, opts Options) (*Index, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("search index: %w", err)
-	}
-	f.Close()
-
-	base := "file:" + sqlstore.URIPath(path) + "?_busy_timeout=" + strconv.Itoa(busyMS)
-	// One writer connection; BEGIN IMMEDIATE takes the write lock up front.
-	// The index is derived data, but a lost delete would show an object
-	// that is gone, so commits are durable (group commit keeps them cheap).
-	w, err := sql.Open("sqlite", base+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("search index %s: %w", path, err)
-	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	ix := &Index{w: w}
-	if err := sqlstore.Ping(ctx, w, busyMS*time.Millisecond); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("search index %s: %w", path, err)
-	}
-	if err := ix.migrate(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("search index %s: %w", path, err)
-	}
 	n := opts.ReadConns
 	if n <= 0 {
 		n = defaultReadConns
 	}
-	r, err := sql.Open("sqlite", base+"&_query_only=on")
-	if err == nil {
-		r.SetMaxOpenConns(n)
-		r.SetMaxIdleConns(n)
-		err = sqlstore.Ping(ctx, r, busyMS*time.Millisecond)
-	}
+	// The index is derived data, but a lost delete would show an object
+	// that is gone, so commits are durable (group commit keeps them cheap).
+	ix := &Index{}
+	w, r, err := sqlstore.OpenSQLite(ctx, path, n, busyMS*time.Millisecond, func(ctx context.Context, w *sql.DB) error {
+		ix.w = w
+		return ix.migrate(ctx)
+	})
 	if err != nil {
-		w.Close()
-		if r != nil {
-			r.Close()
-		}
 		return nil, fmt.Errorf("search index %s: %w", path, err)
 	}
+	ix.w = w
 	ix.r = r
 	ix.stmts = sqlstore.Prepare(ctx, w, writeQueries)
 	ix.group = &sqlstore.Group{DB: w, Stmts: ix.stmts}
