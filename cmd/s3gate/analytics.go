@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -125,13 +124,9 @@ func (a *analyticsService) expire(ctx context.Context) {
 
 // observe records a hook's outcome (worker.Options.Observe).
 func (a *analyticsService) observe(o worker.Outcome) {
-	key, err := url.QueryUnescape(o.Record.S3.Object.Key)
-	if err != nil {
-		key = o.Record.S3.Object.Key
-	}
 	a.rec.RecordHook(analytics.HookOutcome{
 		ID: o.ID, Time: time.Now(), Processor: o.Processor,
-		Bucket: o.Record.S3.Bucket.Name, Key: key,
+		Bucket: o.Record.S3.Bucket.Name, Key: o.Record.Key(),
 		Attempt: o.Attempt, Result: o.Result, Duration: o.Duration,
 	})
 }

@@ -206,6 +206,11 @@ const (
 	pruneEvery   = time.Hour
 )
 
+// tombstonePruner is an index that keeps tombstones of deleted documents.
+type tombstonePruner interface {
+	PruneTombstones(ctx context.Context, age time.Duration) (int64, error)
+}
+
 func (h *hooks) pruneTombstones(ctx context.Context) {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()

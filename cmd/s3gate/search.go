@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/s3gate/s3gate/gateway"
 	"github.com/s3gate/s3gate/identity/seal"
@@ -105,9 +104,4 @@ func (s *searchService) Reindex(ctx context.Context, bucket string, progress fun
 		}
 	})
 	return conv(p), err
-}
-
-// tombstonePruner is an index that keeps tombstones of deleted documents.
-type tombstonePruner interface {
-	PruneTombstones(ctx context.Context, age time.Duration) (int64, error)
 }

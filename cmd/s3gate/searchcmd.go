@@ -49,12 +49,7 @@ func (c *searchFindCmd) Run(s *searchCmd) error {
 			q.Set(k, v)
 		}
 	}
-	for _, w := range c.Words {
-		if q.Get("q") != "" {
-			w = q.Get("q") + " " + w
-		}
-		q.Set("q", w)
-	}
+	set("q", strings.Join(c.Words, " "))
 	set("bucket", c.Bucket)
 	set("prefix", c.Prefix)
 	set("content_type", c.ContentType)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/s3gate/s3gate/internal/promreg"
 )
 
 // Defaults of RecorderOptions.
@@ -592,15 +594,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		var err error
-		m.rows, err = register(reg, m.rows)
+		m.rows, err = promreg.Register(reg, m.rows)
 		if err == nil {
-			m.dropped, err = register(reg, m.dropped)
+			m.dropped, err = promreg.Register(reg, m.dropped)
 		}
 		if err == nil {
-			m.spoolBytes, err = register(reg, m.spoolBytes)
+			m.spoolBytes, err = promreg.Register(reg, m.spoolBytes)
 		}
 		if err == nil {
-			m.writeSeconds, err = register(reg, m.writeSeconds)
+			m.writeSeconds, err = promreg.Register(reg, m.writeSeconds)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("analytics: registering metrics: %w", err)
@@ -626,17 +628,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) drop(kind, reason string, n int) {
 	m.rows.WithLabelValues(kind, resultDropped).Add(float64(n))
 	m.dropped.WithLabelValues(reason).Add(float64(n))
-}
-
-// register registers c, or returns the collector already registered in
-// its place, so that a process can make a new Recorder after an old one.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if old, ok := are.ExistingCollector.(C); ok {
-			return old, nil
-		}
-	}
-	return c, err
 }

@@ -5,6 +5,7 @@ package events
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"time"
 )
@@ -156,4 +157,19 @@ func Unmarshal(b []byte) ([]Record, error) {
 		return nil, err
 	}
 	return m.Records, nil
+}
+
+// Object returns the bucket and the decoded key the record is about. A
+// record without either, or whose key does not decode, is an error no
+// retry mends: hooks make it permanent.
+func (r Record) Object() (bucket, key string, err error) {
+	bucket, raw := r.S3.Bucket.Name, r.S3.Object.Key
+	if bucket == "" || raw == "" {
+		return "", "", fmt.Errorf("event %q without a bucket or key", r.EventName)
+	}
+	key, err = url.QueryUnescape(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("event key %q does not decode: %w", raw, err)
+	}
+	return bucket, key, nil
 }

@@ -24,7 +24,6 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
-	"net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -176,16 +175,12 @@ func (p *Processor) Skip(bucket, key string) bool { return p.loc.holds(bucket, k
 // permanent error, recorded in the row's hook_error; an unreachable
 // backend or database is a temporary one.
 func (p *Processor) Handle(ctx context.Context, rec events.Record) error {
-	bucket, rawKey := rec.S3.Bucket.Name, rec.S3.Object.Key
-	if bucket == "" || rawKey == "" {
-		return processors.Permanent(fmt.Errorf("image: event %q without a bucket or key", rec.EventName))
+	if strings.HasPrefix(rec.EventName, "ObjectTagging:") && rec.S3.Bucket.Name != "" && rec.S3.Object.Key != "" {
+		return nil // tags change nothing an image depends on
 	}
-	if strings.HasPrefix(rec.EventName, "ObjectTagging:") {
-		return nil
-	}
-	key, err := url.QueryUnescape(rawKey)
+	bucket, key, err := rec.Object()
 	if err != nil {
-		return processors.Permanent(fmt.Errorf("image: event key %q does not decode: %w", rawKey, err))
+		return processors.Permanent(fmt.Errorf("image: %w", err))
 	}
 	if p.Skip(bucket, key) {
 		return nil

@@ -367,7 +367,7 @@ func TestHostileImages(t *testing.T) {
 				t.Fatalf("hook error not recorded: %v", row.HookError)
 			}
 			if !c.permanent && row.HookError != nil {
-				t.Fatalf("hook error %q for a skipped object", *row.HookError)
+				t.Fatalf("hook error %q for an object the hook rightly left alone", *row.HookError)
 			}
 		})
 	}

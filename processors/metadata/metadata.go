@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -64,13 +63,9 @@ func (p *Processor) Name() string { return Name }
 // key, or with a key that does not decode or cannot be stored, is a
 // permanent error; an unreachable backend or database a temporary one.
 func (p *Processor) Handle(ctx context.Context, rec events.Record) error {
-	bucket, rawKey := rec.S3.Bucket.Name, rec.S3.Object.Key
-	if bucket == "" || rawKey == "" {
-		return processors.Permanent(fmt.Errorf("metadata: event %q without a bucket or key", rec.EventName))
-	}
-	key, err := url.QueryUnescape(rawKey)
+	bucket, key, err := rec.Object()
 	if err != nil {
-		return processors.Permanent(fmt.Errorf("metadata: event key %q does not decode: %w", rawKey, err))
+		return processors.Permanent(fmt.Errorf("metadata: %w", err))
 	}
 	seq := rec.S3.Object.Sequencer
 	res, err := p.cat.SyncObject(ctx, Name, bucket, key, seq, func(ctx context.Context, current *catalog.Object) (*catalog.Object, error) {

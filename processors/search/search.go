@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -85,17 +84,13 @@ func (p *Processor) Name() string { return Name }
 
 // Handle puts or deletes the document of the event's object.
 func (p *Processor) Handle(ctx context.Context, rec events.Record) error {
-	bucket, rawKey := rec.S3.Bucket.Name, rec.S3.Object.Key
-	if bucket == "" || rawKey == "" {
-		return processors.Permanent(fmt.Errorf("search: event %q without a bucket or key", rec.EventName))
-	}
-	key, err := url.QueryUnescape(rawKey)
+	bucket, key, err := rec.Object()
 	if err != nil {
-		return processors.Permanent(fmt.Errorf("search: event key %q does not decode: %w", rawKey, err))
+		return processors.Permanent(fmt.Errorf("search: %w", err))
 	}
 	if !utf8.ValidString(key) {
 		// No such object can exist (S3 keys are UTF-8), nor its document.
-		return processors.Permanent(fmt.Errorf("search: event key %q is not UTF-8", rawKey))
+		return processors.Permanent(fmt.Errorf("search: event key %q is not UTF-8", rec.S3.Object.Key))
 	}
 	return p.sync(ctx, bucket, key, rec.S3.Object.Sequencer, sniffHint{rec.S3.Object.ETag, rec.S3gate.SniffedType})
 }

@@ -1,10 +1,11 @@
 package worker
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/s3gate/s3gate/internal/promreg"
 )
 
 // Results of a message, the values of s3gate_hook_events_total's result
@@ -65,39 +66,26 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.depth, err = register(reg, m.depth)
+	m.depth, err = promreg.Register(reg, m.depth)
 	if err == nil {
-		m.lag, err = register(reg, m.lag)
+		m.lag, err = promreg.Register(reg, m.lag)
 	}
 	if err == nil {
-		m.events, err = register(reg, m.events)
+		m.events, err = promreg.Register(reg, m.events)
 	}
 	if err == nil {
-		m.retries, err = register(reg, m.retries)
+		m.retries, err = promreg.Register(reg, m.retries)
 	}
 	if err == nil {
-		m.deadLetters, err = register(reg, m.deadLetters)
+		m.deadLetters, err = promreg.Register(reg, m.deadLetters)
 	}
 	if err == nil {
-		m.duration, err = register(reg, m.duration)
+		m.duration, err = promreg.Register(reg, m.duration)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("worker: registering metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered in
-// its place, so that a process can run a new pool after an old one.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if old, ok := are.ExistingCollector.(C); ok {
-			return old, nil
-		}
-	}
-	return c, err
 }
 
 // hookMetrics are one processor's series.

@@ -777,7 +777,7 @@ func TestSearchInvalid(t *testing.T) {
 		"grant no bucket": {Readable: []index.Grant{{Prefix: "a/"}}},
 		"negative limit":  {Readable: grants, Limit: -1},
 		"limit too large": {Readable: grants, Limit: index.MaxLimit + 1},
-		"too many words":  {Text: manyWords(maxWords + 1), Readable: grants},
+		"too many words":  {Text: manyWords(index.MaxWords + 1), Readable: grants},
 		"garbage token":   {Text: "x", Readable: grants, PageToken: "garbage"},
 		"forged token":    {Text: "x", Readable: grants, PageToken: tok[:len(tok)-2] + "AA"},
 		"another query":   {Text: "y", Readable: grants, PageToken: tok},

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/elastic/go-elasticsearch/v8/typedapi/core/search"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/types"
@@ -25,7 +24,6 @@ import (
 
 // Query limits.
 const (
-	maxWords     = 32
 	facetSize    = 50
 	keysPage     = 1000
 	pitKeepAlive = "1m"
@@ -34,29 +32,9 @@ const (
 // highlightFields are tried in this order for a hit's highlight.
 var highlightFields = []string{"text", "words", "values"}
 
-// words splits the user's text into the words every hit must contain:
-// runs of letters, digits and marks (with a letter or digit), everything
-// else separating them, as the index's analyzer splits the documents'
-// text. Nothing the user types is query syntax. Repeats are dropped.
-func words(text string) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
-	for _, w := range strings.FieldsFunc(text, func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.IsMark(r)
-	}) {
-		if !strings.ContainsFunc(w, func(r rune) bool { return !unicode.IsMark(r) }) {
-			continue
-		}
-		if l := strings.ToLower(w); !seen[l] {
-			seen[l] = true
-			out = append(out, w)
-		}
-	}
-	if len(out) > maxWords {
-		return nil, fmt.Errorf("%w: more than %d words", index.ErrInvalidQuery, maxWords)
-	}
-	return out, nil
-}
+// words splits the user's text into the words every hit must contain, as
+// the index's analyzer splits the documents' text (index.QueryWords).
+func words(text string) ([]string, error) { return index.QueryWords(text, index.IsWordRune) }
 
 // Scores of a query word, by where it matches (the best counts): a word
 // of the key, the start of one, the start of a word of a metadata or tag

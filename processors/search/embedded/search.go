@@ -25,9 +25,8 @@ import (
 )
 
 const (
-	// maxWords is the most words a query may have; scoredWords of them
-	// count in the score (the others only have to match).
-	maxWords    = 32
+	// scoredWords of a query's words (at most index.MaxWords) count in
+	// the score; the others only have to match.
 	scoredWords = 8
 	// facetValues is the most values a facet lists.
 	facetValues = 20
@@ -257,27 +256,10 @@ func facets(m map[string]int64) []index.Facet {
 	return out
 }
 
-// queryWords splits text into words: runs of letters, digits and marks
-// (with at least one letter or digit). Everything else separates words,
-// so nothing the user typed is FTS5 syntax. Repeats are dropped.
+// queryWords splits text into words (index.QueryWords) as FTS5's
+// unicode61 tokenizer does, which also keeps private-use characters.
 func queryWords(text string) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
-	for _, f := range strings.FieldsFunc(text, func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.IsMark(r) && !unicode.Is(unicode.Co, r)
-	}) {
-		if !strings.ContainsFunc(f, func(r rune) bool { return !unicode.IsMark(r) }) {
-			continue
-		}
-		if l := strings.ToLower(f); !seen[l] {
-			seen[l] = true
-			out = append(out, f)
-		}
-	}
-	if len(out) > maxWords {
-		return nil, fmt.Errorf("%w: more than %d words", index.ErrInvalidQuery, maxWords)
-	}
-	return out, nil
+	return index.QueryWords(text, func(r rune) bool { return index.IsWordRune(r) || unicode.Is(unicode.Co, r) })
 }
 
 // phrase quotes a word as an FTS5 string; words hold no quotes.

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -89,10 +90,11 @@ type Query struct {
 	PageToken string
 }
 
-// Page sizes.
+// Page sizes, and the most words a query may have.
 const (
 	DefaultLimit = 20
 	MaxLimit     = 1000
+	MaxWords     = 32
 )
 
 // Hit is one found object.
@@ -221,3 +223,30 @@ func Ext(key string) string {
 	}
 	return strings.ToLower(name[i+1:])
 }
+
+// QueryWords splits the user's text into the words every hit must
+// contain: runs of runes for which word holds, with at least one rune that
+// is not a mark; everything else separates them, so nothing the user typed
+// is query syntax. Repeats (ignoring case) are dropped. More than MaxWords
+// is ErrInvalidQuery. Each index passes the word runes of its own
+// tokenizer (see IsWordRune).
+func QueryWords(text string, word func(rune) bool) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return !word(r) }) {
+		if !strings.ContainsFunc(w, func(r rune) bool { return !unicode.IsMark(r) }) {
+			continue
+		}
+		if l := strings.ToLower(w); !seen[l] {
+			seen[l] = true
+			out = append(out, w)
+		}
+	}
+	if len(out) > MaxWords {
+		return nil, fmt.Errorf("%w: more than %d words", ErrInvalidQuery, MaxWords)
+	}
+	return out, nil
+}
+
+// IsWordRune reports whether r belongs to a word: a letter, digit or mark.
+func IsWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r) }
