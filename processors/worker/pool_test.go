@@ -289,9 +289,10 @@ func TestPermanentFailureAndReplay(t *testing.T) {
 		publish(t, q, 0, 1, time.Now())
 		run(t, p)
 		var dl []queue.DeadLetter
-		waitFor(t, "the dead letter", func() bool {
+		m := p.series(r.name)
+		waitFor(t, "the dead letter", func() bool { // and its count, which follows it
 			dl = deadLetters(t, q, r.name)
-			return len(dl) > 0
+			return len(dl) > 0 && counter(m.permanent) > 0
 		})
 		if len(dl) != 1 || dl[0].Reason != "decoding: corrupt image" {
 			t.Fatalf("dead letters %+v, want one for the corrupt image", dl)
@@ -299,7 +300,6 @@ func TestPermanentFailureAndReplay(t *testing.T) {
 		if calls, applied := r.state(); calls != 1 || len(applied) != 0 {
 			t.Errorf("Handle called %d times, applied %v; want one call, nothing applied", calls, applied)
 		}
-		m := p.series(r.name)
 		if counter(m.permanent) != 1 || counter(m.retry) != 0 || counter(m.retries) != 0 {
 			t.Errorf("events permanent %v, retry %v, retries %v; want 1, 0, 0", counter(m.permanent), counter(m.retry), counter(m.retries))
 		}
@@ -334,9 +334,12 @@ func TestAttemptsExhausted(t *testing.T) {
 		publish(t, q, 0, 1, time.Now())
 		run(t, p)
 		var dl []queue.DeadLetter
+		m := p.series(r.name)
+		// The pool counts a dead letter once the queue has taken it: wait
+		// for both.
 		waitFor(t, "the dead letter", func() bool {
 			dl = deadLetters(t, q, r.name)
-			return len(dl) > 0
+			return len(dl) > 0 && counter(m.dead) > 0
 		})
 		if len(dl) != 1 || dl[0].Reason != "gave up after 3 attempts: connection refused" {
 			t.Errorf("dead letters %+v", dl)
@@ -344,7 +347,6 @@ func TestAttemptsExhausted(t *testing.T) {
 		if calls, _ := r.state(); calls != 3 {
 			t.Errorf("Handle called %d times, want 3", calls)
 		}
-		m := p.series(r.name)
 		if counter(m.dead) != 1 || counter(m.retry) != 2 || counter(m.retries) != 2 || counter(m.ok) != 0 {
 			t.Errorf("events dead_letter %v, retry %v, retries %v, ok %v; want 1, 2, 2, 0",
 				counter(m.dead), counter(m.retry), counter(m.retries), counter(m.ok))
