@@ -26,6 +26,9 @@ type dialect struct {
 	// timeArg encodes a timestamp column value; scanTime decodes it.
 	timeArg     func(time.Time) any
 	fkViolation func(error) bool
+	// unixMicros is the SQL for a timestamp column as Unix microseconds, a
+	// BIGINT.
+	unixMicros func(col string) string
 }
 
 // migrationLockKey is the advisory lock migrations hold on PostgreSQL: the
@@ -50,6 +53,9 @@ var postgresDialect = &dialect{
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "23503" // foreign_key_violation
 	},
+	// EXTRACT gives exact numeric seconds (a double before PostgreSQL 14,
+	// still exact to the microsecond once rounded).
+	unixMicros: func(col string) string { return "CAST(EXTRACT(EPOCH FROM " + col + ") * 1000000 AS BIGINT)" },
 }
 
 var sqliteDialect = &dialect{
@@ -68,6 +74,7 @@ var sqliteDialect = &dialect{
 		var se *sqlite.Error
 		return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 	},
+	unixMicros: func(col string) string { return col },
 }
 
 // timeValue scans a timestamp column of either database into a UTC time.

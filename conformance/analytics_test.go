@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3gate/s3gate/processors/analytics"
 	"github.com/s3gate/s3gate/processors/analytics/clickhouse"
 	"github.com/s3gate/s3gate/processors/analytics/clickhouse/chtest"
 	"github.com/s3gate/s3gate/processors/analytics/embedded"
@@ -120,28 +121,36 @@ func readEmbeddedAnalytics(t *testing.T) func(context.Context, *server, time.Tim
 			t.Fatal(err)
 		}
 		defer sink.Close()
-		points, err := sink.RequestsBy(ctx, "operation", from, to, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]usage{}
-		for _, p := range points {
-			u := got[p.Value]
-			u.requests += p.Requests
-			u.bytesIn += p.BytesIn
-			u.bytesOut += p.BytesOut
-			got[p.Value] = u
-		}
-		hooks := map[string]int64{}
-		lat, err := sink.HookCounts(ctx, from, to)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for p, n := range lat {
-			hooks[p] = n
-		}
-		return got, hooks
+		return readStats(ctx, t, sink, from, to)
 	}
+}
+
+// readStats sums a store's requests per operation and its hook outcomes
+// per processor.
+func readStats(ctx context.Context, t *testing.T, store analytics.Stats, from, to time.Time) (map[string]usage, map[string]int64) {
+	t.Helper()
+	q := analytics.Query{From: from, To: to}
+	rows, err := store.Requests(ctx, q, analytics.ByOperation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]usage{}
+	for _, r := range rows {
+		u := got[r.Key]
+		u.requests += int64(r.Requests)
+		u.bytesIn += int64(r.BytesIn)
+		u.bytesOut += int64(r.BytesOut)
+		got[r.Key] = u
+	}
+	stats, err := store.Hooks(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := map[string]int64{}
+	for _, h := range stats {
+		hooks[h.Processor] += int64(h.Outcomes)
+	}
+	return got, hooks
 }
 
 func readClickHouseAnalytics(t *testing.T, addr, db string) func(context.Context, *server, time.Time, time.Time) (map[string]usage, map[string]int64) {
@@ -152,27 +161,6 @@ func readClickHouseAnalytics(t *testing.T, addr, db string) func(context.Context
 			t.Fatal(err)
 		}
 		defer sink.Close()
-		q := clickhouse.Query{From: from, To: to}
-		rows, err := sink.RequestsByOperation(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]usage{}
-		for _, r := range rows {
-			u := got[r.Key]
-			u.requests += int64(r.Requests)
-			u.bytesIn += int64(r.BytesIn)
-			u.bytesOut += int64(r.BytesOut)
-			got[r.Key] = u
-		}
-		stats, err := sink.HookOutcomes(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hooks := map[string]int64{}
-		for _, h := range stats {
-			hooks[h.Processor] += int64(h.Outcomes)
-		}
-		return got, hooks
+		return readStats(ctx, t, sink, from, to)
 	}
 }

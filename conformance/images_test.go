@@ -90,13 +90,7 @@ func s3ErrorCode(body []byte) string {
 // metric returns the value of an unlabelled counter on /metrics.
 func (s *server) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	resp, err := httpClient.Get(s.OpsURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for line := range strings.SplitSeq(string(b), "\n") {
+	for line := range strings.SplitSeq(s.metrics(t), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, _ := strconv.ParseFloat(v, 64)
 			return f

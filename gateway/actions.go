@@ -117,6 +117,7 @@ var actions = map[string]string{
 	"AdminListDeadLetters":   "s3gate:ListDeadLetters",
 	"AdminReplayDeadLetters": "s3gate:ReplayDeadLetters",
 	"AdminBackfill":          "s3gate:Backfill",
+	"AdminStats":             "s3gate:GetStats",
 }
 
 // unauthorized are the operations no policy judges: they carry no

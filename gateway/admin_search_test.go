@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/s3gate/s3gate/policy"
 	"github.com/s3gate/s3gate/processors/search/embedded"
 	"github.com/s3gate/s3gate/processors/search/index"
 )
@@ -118,24 +116,12 @@ type searchEnv struct {
 // index in a temp dir.
 func newSearchEnv(t *testing.T, policyText string) *searchEnv {
 	t.Helper()
-	ctx := context.Background()
 	ix, err := embedded.Open(filepath.Join(t.TempDir(), "search.db"), embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ix.Close() })
-	dir := ""
-	if policyText != "" {
-		dir = t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte(policyText), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	engine, err := policy.New(ctx, policy.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(engine.Close)
+	engine := testPolicy(t, policyText)
 	idx := &reindexingIndex{Index: ix}
 	e := newAdminEnv(t, func(o *Options) { o.Authorizer, o.Search = engine, idx })
 	return &searchEnv{adminEnv: e, idx: idx}
@@ -173,12 +159,6 @@ func (e *searchEnv) index(docs ...sdoc) {
 			e.t.Fatal(err)
 		}
 	}
-}
-
-func (e *searchEnv) keyOf(user, role string) aws.Credentials {
-	e.t.Helper()
-	k := e.createKey(fmt.Sprintf(`{"user": %q, "roles": [%q]}`, user, role))
-	return aws.Credentials{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey}
 }
 
 // searchPath is /api/v1/search with query q, spaces escaped as SDKs do.

@@ -14,7 +14,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -37,7 +36,6 @@ import (
 	"github.com/s3gate/s3gate/identity/bearer"
 	"github.com/s3gate/s3gate/identity/keystore"
 	"github.com/s3gate/s3gate/identity/seal"
-	"github.com/s3gate/s3gate/policy"
 )
 
 // adminRoot is the root key of the admin tests' gateways.
@@ -136,6 +134,13 @@ func newAdminEnv(t *testing.T, mutate ...func(*Options)) *adminEnv {
 	ops := httptest.NewServer(OpsHandler(reg, map[string]HealthCheck{"catalog": cat.Ping}, false, gw.AdminHandler(store)))
 	t.Cleanup(ops.Close)
 	return &adminEnv{t: t, gw: gw, cat: cat, store: store, s3URL: s3srv.URL, ops: ops.URL, log: logs}
+}
+
+// keyOf creates an access key for user with one role.
+func (e *adminEnv) keyOf(user, role string) aws.Credentials {
+	e.t.Helper()
+	k := e.createKey(fmt.Sprintf(`{"user": %q, "roles": [%q]}`, user, role))
+	return aws.Credentials{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey}
 }
 
 // call sends an admin request signed with creds as the AWS SDK signs S3
@@ -741,21 +746,9 @@ func TestAdminObjectsReadable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte(adminObjectsPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.New(ctx, policy.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(engine.Close)
+	engine := testPolicy(t, adminObjectsPolicy)
 	e := newAdminEnv(t, func(o *Options) { o.Authorizer, o.Objects = engine, objects })
-
-	keyOf := func(user, role string) aws.Credentials {
-		k := e.createKey(fmt.Sprintf(`{"user": %q, "roles": [%q]}`, user, role))
-		return aws.Credentials{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey}
-	}
+	keyOf := e.keyOf
 	list := func(creds aws.Credentials, query string) []string {
 		t.Helper()
 		resp, b := e.call(creds, "GET", "/api/v1/objects"+query, nil)

@@ -65,7 +65,10 @@ func TestAnalyticsRows(t *testing.T) {
 			t.Errorf("no row for request %s (%s)", resp.Header.Get("x-amz-request-id"), want.Operation)
 			return
 		}
-		got.ID, got.Time, got.Latency, got.SourceIP = "", time.Time{}, 0, ""
+		if got.BackendLatency > got.Latency {
+			t.Errorf("%s: backend latency %s exceeds the request's %s", want.Operation, got.BackendLatency, got.Latency)
+		}
+		got.ID, got.Time, got.Latency, got.BackendLatency, got.SourceIP = "", time.Time{}, 0, 0, ""
 		if !strings.HasPrefix(got.UserAgent, want.UserAgent) {
 			t.Errorf("%s: user agent %q, want %q", want.Operation, got.UserAgent, want.UserAgent)
 		}

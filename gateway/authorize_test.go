@@ -88,19 +88,30 @@ readable contains {"bucket": "*", "prefix": ""} if "admin" in input.principal.ro
 readable contains {"bucket": "public", "prefix": ""} if "reader" in input.principal.roles
 `
 
-// authzEnv is a gateway judged by authzTestPolicy, with bearer tokens
-// carrying roles.
-func authzEnv(t *testing.T, mutate ...func(*Options)) (*env, func(roles ...string) string) {
+// testPolicy is a policy engine over one module, text; "" loads the
+// built-in policy. It is closed when the test ends.
+func testPolicy(t *testing.T, text string) *policy.Engine {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte(authzTestPolicy), 0o600); err != nil {
-		t.Fatal(err)
+	dir := ""
+	if text != "" {
+		dir = t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	engine, err := policy.New(context.Background(), policy.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(engine.Close)
+	return engine
+}
+
+// authzEnv is a gateway judged by authzTestPolicy, with bearer tokens
+// carrying roles.
+func authzEnv(t *testing.T, mutate ...func(*Options)) (*env, func(roles ...string) string) {
+	t.Helper()
+	engine := testPolicy(t, authzTestPolicy)
 	secret := []byte(strings.Repeat("k", 32))
 	tokens, err := bearer.New(context.Background(), []bearer.Issuer{{Name: "corp", Issuer: jwtIssuer, Audiences: []string{jwtAudience}, HMACSecret: secret}}, bearer.Options{})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/s3gate/s3gate/backends"
 	"github.com/s3gate/s3gate/catalog"
 	"github.com/s3gate/s3gate/identity"
+	"github.com/s3gate/s3gate/processors/analytics"
 	"github.com/s3gate/s3gate/processors/events"
 	"github.com/s3gate/s3gate/sigv4"
 )
@@ -103,6 +104,11 @@ type Options struct {
 	// Search is the search index of GET /api/v1/search; nil answers it
 	// SearchDisabled.
 	Search Search
+	// Stats is the analytics store GET /api/v1/stats reads; nil answers
+	// it AnalyticsDisabled. Storage, the catalogue's view of stored
+	// bytes, adds storage growth to it when set.
+	Stats   analytics.Stats
+	Storage StorageStats
 	// Analytics, when set, is handed one row per S3 request once its
 	// response is done; it must not block (analytics.Recorder queues it).
 	Analytics AccessRecorder
@@ -128,7 +134,7 @@ type Gateway struct {
 
 // New builds a Gateway.
 func New(backend backends.Backend, cat Catalog, keys KeyStore, opts Options) *Gateway {
-	g := &Gateway{backend: backend, catalog: cat, keys: keys, opts: opts, log: opts.Logger, now: opts.Now, ops: map[string]bool{}}
+	g := &Gateway{backend: timeBackend(backend), catalog: cat, keys: keys, opts: opts, log: opts.Logger, now: opts.Now, ops: map[string]bool{}}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}

@@ -154,6 +154,8 @@ func accessRow(r *http.Request, st *request, op string, status int, bytesIn, byt
 		ID: st.id, Time: st.start, Operation: op, Bucket: st.bucket, Key: st.key,
 		AuthKind: string(st.authKind), SourceIP: sourceIP(r), UserAgent: r.UserAgent(),
 		Status: status, ErrorCode: st.errCode, BytesIn: bytesIn, BytesOut: bytesOut, Latency: elapsed,
+		// Calls from concurrent goroutines add up past the wall clock.
+		BackendLatency: min(time.Duration(st.backendNanos.Load()), elapsed),
 	}
 	if st.principal != nil {
 		row.Principal = st.principal.ID

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/s3gate/s3gate/identity"
@@ -42,6 +43,10 @@ type request struct {
 	errCode string
 	// conn controls the connection's read deadline while a body is read.
 	conn *http.ResponseController
+	// backendNanos is the time spent waiting for the backend (see
+	// timedBackend); atomic, as a handler may call it from more than one
+	// goroutine.
+	backendNanos atomic.Int64
 }
 
 type requestKey struct{}

@@ -52,7 +52,9 @@
 // s3:PutBucketTagging, s3:GetBucketTagging and the rest of S3's; and
 // s3gate:CreateAccessKey, s3gate:ListAccessKeys, s3gate:GetAccessKey,
 // s3gate:DisableAccessKey, s3gate:EnableAccessKey and
-// s3gate:DeleteAccessKey for the admin routes.
+// s3gate:DeleteAccessKey, s3gate:ListObjects, s3gate:Search, s3gate:Reindex,
+// s3gate:ListDeadLetters, s3gate:ReplayDeadLetters, s3gate:Backfill and
+// s3gate:GetStats for the admin routes.
 //
 // # Loading
 //

@@ -30,16 +30,18 @@ const (
 // the configuration names, through a Recorder that never blocks them.
 type analyticsService struct {
 	rec  *analytics.Recorder
-	sink expiringSink
+	sink store
 	log  *slog.Logger
 
 	stop    context.CancelFunc
 	running sync.WaitGroup
 }
 
-// expiringSink is a store that drops its rows past the retention.
-type expiringSink interface {
+// store is an analytics store: it takes rows, answers the stats API,
+// and drops its rows past the retention.
+type store interface {
 	analytics.Sink
+	analytics.Stats
 	DropExpired(ctx context.Context) (int, error)
 }
 

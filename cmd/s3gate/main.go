@@ -27,6 +27,7 @@ type cli struct {
 	Policy  policyCmd        `cmd:"" help:"Test and try policies: run their Rego tests, judge an input document."`
 	Events  eventsCmd        `cmd:"" help:"Inspect and drive the hooks of a running server: dead letters, backfill."`
 	Search  searchCmd        `cmd:"" help:"Search the objects of a running server, and rebuild its search index."`
+	Stats   statsCmd         `cmd:"" help:"Print the usage statistics of a running server: requests, bytes, errors, latency, hooks, storage."`
 }
 
 // options are the parser's settings, shared by main and the tests.

@@ -136,7 +136,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if an != nil {
 		defer an.Close()
 		an.run()
-		opts.Analytics = an.rec
+		opts.Analytics, opts.Stats = an.rec, an.sink
 	}
 	var hk *hooks
 	if cfg.Events.Enabled {
@@ -146,7 +146,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		defer hk.Close()
 		opts.Outbox, opts.Hooks, opts.Sequencer = hk.gatewayOutbox(), hk, hk.seq
 		if cfg.Events.Metadata {
-			opts.Objects = cat
+			opts.Objects, opts.Storage = cat, cat
 		}
 		if hk.search != nil {
 			opts.Search = hk.search

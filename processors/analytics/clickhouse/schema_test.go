@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/s3gate/s3gate/processors/analytics"
 )
 
 func TestParseVersionAndFeatures(t *testing.T) {
@@ -159,7 +161,7 @@ func TestWhereConditions(t *testing.T) {
 	s := &Sink{}
 	from := time.Date(2025, 3, 10, 10, 0, 0, 500_000_000, time.UTC)
 	to := time.Date(2025, 3, 10, 11, 0, 0, 0, time.UTC)
-	legacy, err := s.where(Query{From: from, To: to, Buckets: []string{"a", "b"}}, true)
+	legacy, err := s.where(analytics.Query{From: from, To: to, Buckets: []string{"a", "b"}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,14 +172,14 @@ func TestWhereConditions(t *testing.T) {
 	if len(legacy.args) != 2 || legacy.args[0] != "a" || legacy.args[1] != "b" {
 		t.Errorf("args %v", legacy.args)
 	}
-	modern, err := s.where(Query{From: from, To: to}, false)
+	modern, err := s.where(analytics.Query{From: from, To: to}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := "time >= toDateTime64('2025-03-10 10:00:00.500', 3, 'UTC') AND time < toDateTime64('2025-03-10 11:00:00.000', 3, 'UTC')"; modern.sql != want {
 		t.Errorf("modern where:\n%s\nwant\n%s", modern.sql, want)
 	}
-	for _, bad := range []Query{
+	for _, bad := range []analytics.Query{
 		{From: to, To: from},
 		{From: from, To: from},
 		{To: to},
@@ -188,7 +190,7 @@ func TestWhereConditions(t *testing.T) {
 			t.Errorf("where(%+v) accepted", bad)
 		}
 	}
-	if got, want := timeBucket(Query{Interval: time.Hour}), "toUInt64(intDiv(toUInt32(toDateTime(time)), 3600) * 3600)"; got != want {
+	if got, want := timeBucket(analytics.Query{Interval: time.Hour}), "toUInt64(intDiv(toUInt32(toDateTime(time)), 3600) * 3600)"; got != want {
 		t.Errorf("timeBucket = %q, want %q", got, want)
 	}
 }

@@ -365,7 +365,7 @@ func TestWriteThroughOutage(t *testing.T) {
 	t.Logf("write after restart succeeded on attempt %d", attempts)
 
 	from := time.Now().Add(-time.Hour)
-	usage, err := s.RequestsByBucket(ctx, Query{From: from, To: time.Now().Add(time.Minute)})
+	usage, err := s.Requests(ctx, analytics.Query{From: from, To: time.Now().Add(time.Minute)}, analytics.ByBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

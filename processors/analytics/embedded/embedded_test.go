@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/s3gate/s3gate/processors/analytics"
+	"github.com/s3gate/s3gate/processors/analytics/analyticstest"
 )
 
 var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -121,31 +120,6 @@ func TestWriteHooksStoresOnceByID(t *testing.T) {
 	}
 }
 
-// HookCounts counts attempts per processor in [from, to), replays once.
-func TestHookCounts(t *testing.T) {
-	s, _ := open(t, Options{})
-	ctx := context.Background()
-	rows := []analytics.HookOutcome{
-		{ID: "a", Time: t0, Processor: "search"},
-		{ID: "b", Time: t0.Add(time.Second), Processor: "search"},
-		{ID: "c", Time: t0.Add(time.Second), Processor: "image"},
-		{ID: "d", Time: t0.Add(time.Hour), Processor: "image"},         // outside
-		{ID: "e", Time: t0.Add(-time.Millisecond), Processor: "image"}, // outside
-	}
-	for range 2 {
-		if err := s.WriteHooks(ctx, rows); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := s.HookCounts(ctx, t0, t0.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got["search"] != 2 || got["image"] != 1 {
-		t.Errorf("HookCounts = %v, want search 2, image 1", got)
-	}
-}
-
 // DropExpired deletes what is older than the retention, in both tables and
 // across several chunks, and nothing without a retention.
 func TestDropExpired(t *testing.T) {
@@ -190,145 +164,17 @@ func req(id string, at time.Duration, op, bucket, principal string, in, out int6
 	return analytics.Request{ID: id, Time: t0.Add(at), Operation: op, Bucket: bucket, Principal: principal, Status: 200, BytesIn: in, BytesOut: out}
 }
 
-func TestRequestsBy(t *testing.T) {
+// The statistics every store gives, from rows written with replays.
+func TestStats(t *testing.T) {
 	s, _ := open(t, Options{})
-	ctx := context.Background()
-	rows := []analytics.Request{
-		req("1", 0, "GetObject", "a", "alice", 0, 100),
-		req("2", 30*time.Second, "PutObject", "a", "bob", 50, 0),
-		req("3", 59999*time.Millisecond, "GetObject", "b", "alice", 0, 10),
-		req("4", time.Minute, "GetObject", "a", "alice", 0, 5),
-		req("5", 2*time.Minute, "ListBuckets", "", "alice", 0, 0),
-		req("before", -time.Millisecond, "GetObject", "a", "alice", 7, 7),
-		req("at-to", 3*time.Minute, "GetObject", "a", "alice", 7, 7),
+	analyticstest.Write(t, s)
+	if n := count(t, s, "requests"); n != 125 {
+		t.Errorf("%d request rows, want 125 (replays ignored)", n)
 	}
-	if err := s.WriteRequests(ctx, rows); err != nil {
-		t.Fatal(err)
+	if n := count(t, s, "hook_outcomes"); n != 15 {
+		t.Errorf("%d hook rows, want 15 (replays ignored)", n)
 	}
-	m := time.Minute
-	cases := []struct {
-		dim      string
-		from, to time.Duration
-		interval time.Duration
-		want     []Point
-	}{
-		{"bucket", 0, 3 * m, m, []Point{
-			{t0, "a", 2, 50, 100}, {t0, "b", 1, 0, 10}, {t0.Add(m), "a", 1, 0, 5}, {t0.Add(2 * m), "", 1, 0, 0}}},
-		{"operation", 0, 3 * m, m, []Point{
-			{t0, "GetObject", 2, 0, 110}, {t0, "PutObject", 1, 50, 0}, {t0.Add(m), "GetObject", 1, 0, 5}, {t0.Add(2 * m), "ListBuckets", 1, 0, 0}}},
-		{"principal", 0, 3 * m, m, []Point{
-			{t0, "alice", 2, 0, 110}, {t0, "bob", 1, 50, 0}, {t0.Add(m), "alice", 1, 0, 5}, {t0.Add(2 * m), "alice", 1, 0, 0}}},
-		// One interval for the whole range, starting at from.
-		{"bucket", 0, 3 * m, 0, []Point{
-			{t0, "", 1, 0, 0}, {t0, "a", 3, 50, 105}, {t0, "b", 1, 0, 10}}},
-		// Intervals align on the epoch, not on from.
-		{"bucket", 30 * time.Second, m + time.Second, m, []Point{
-			{t0, "a", 1, 50, 0}, {t0, "b", 1, 0, 10}, {t0.Add(m), "a", 1, 0, 5}}},
-		{"bucket", 10 * m, 20 * m, m, nil},
-	}
-	for _, c := range cases {
-		got, err := s.RequestsBy(ctx, c.dim, t0.Add(c.from), t0.Add(c.to), c.interval)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got, c.want) {
-			t.Errorf("%s [%s, %s) by %s:\n got %v\nwant %v", c.dim, c.from, c.to, c.interval, got, c.want)
-		}
-	}
-	for _, dim := range []string{"key", "bucket; DROP TABLE requests", ""} {
-		if _, err := s.RequestsBy(ctx, dim, t0, t0.Add(m), m); err == nil {
-			t.Errorf("dimension %q accepted", dim)
-		}
-	}
-	if n := count(t, s, "requests"); n != len(rows) {
-		t.Errorf("%d rows, want %d", n, len(rows))
-	}
-}
-
-func TestTopObjects(t *testing.T) {
-	s, _ := open(t, Options{})
-	ctx := context.Background()
-	var rows []analytics.Request
-	add := func(n int, op, bucket, key string, at time.Duration, out int64) {
-		for range n {
-			rows = append(rows, analytics.Request{ID: fmt.Sprint(len(rows)), Time: t0.Add(at), Operation: op, Bucket: bucket, Key: key, Status: 200, BytesOut: out})
-		}
-	}
-	add(3, "GetObject", "a", "x", time.Second, 10)
-	add(2, "GetObject", "b", "y", time.Second, 1)
-	add(2, "GetObject", "a", "z", time.Second, 2)
-	add(1, "GetObject", "a", "w", time.Second, 4)
-	add(5, "PutObject", "a", "w", time.Second, 0)    // not a GetObject
-	add(4, "GetObject", "a", "w", time.Hour, 0)      // outside the range
-	add(4, "GetObject", "a", "w", -time.Second, 0)   // outside the range
-	add(1, "HeadObject", "c", "v", time.Second, 0)   // not a GetObject
-	add(0, "GetObject", "never", "", time.Second, 0) // nothing
-	if err := s.WriteRequests(ctx, rows); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.TopObjects(ctx, t0, t0.Add(time.Minute), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []ObjectCount{{"a", "x", 3, 30}, {"a", "z", 2, 4}, {"b", "y", 2, 2}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("top 3:\n got %v\nwant %v", got, want)
-	}
-	got, err = s.TopObjects(ctx, t0, t0.Add(time.Minute), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = append(want, ObjectCount{"a", "w", 1, 4})
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("top 10:\n got %v\nwant %v", got, want)
-	}
-}
-
-func TestLatency(t *testing.T) {
-	s, _ := open(t, Options{})
-	ctx := context.Background()
-	var rows []analytics.Request
-	add := func(op string, lat time.Duration, status int, at time.Duration) {
-		rows = append(rows, analytics.Request{ID: fmt.Sprint(len(rows)), Time: t0.Add(at), Operation: op, Status: status, Latency: lat})
-	}
-	// GetObject: 1ms to 100ms, shuffled; 5 answered 404 and one 500.
-	for i, ms := range rand.Perm(100) {
-		status := 200
-		switch {
-		case i < 5:
-			status = 404
-		case i == 5:
-			status = 500
-		}
-		add("GetObject", time.Duration(ms+1)*time.Millisecond, status, time.Duration(i)*time.Second)
-	}
-	add("PutObject", 30*time.Millisecond, 200, 0)
-	add("PutObject", 10*time.Millisecond, 403, 0)
-	add("PutObject", 20*time.Millisecond, 200, 0)
-	add("HeadObject", 1500*time.Microsecond, 200, 0)
-	add("HeadObject", time.Hour, 500, -time.Second) // outside the range
-	add("GetObject", time.Hour, 500, time.Hour)     // outside the range
-	if err := s.WriteRequests(ctx, rows); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Latency(ctx, t0, t0.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms := time.Millisecond
-	want := []OperationLatency{
-		{Operation: "GetObject", Requests: 100, Errors: 6, P50: 50 * ms, P95: 95 * ms, P99: 99 * ms},
-		{Operation: "HeadObject", Requests: 1, Errors: 0, P50: 1500 * time.Microsecond, P95: 1500 * time.Microsecond, P99: 1500 * time.Microsecond},
-		// Ranks ceil(1.5) = 2, ceil(2.85) = 3, ceil(2.97) = 3 of 10, 20, 30.
-		{Operation: "PutObject", Requests: 3, Errors: 1, P50: 20 * ms, P95: 30 * ms, P99: 30 * ms},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("latency:\n got %+v\nwant %+v", got, want)
-	}
-	got, err = s.Latency(ctx, t0.Add(2*time.Hour), t0.Add(3*time.Hour))
-	if err != nil || len(got) != 0 {
-		t.Errorf("empty range: %v, %v", got, err)
-	}
+	analyticstest.CheckStats(t, s)
 }
 
 // Rows survive a reopen; a file of an unknown schema version is refused;
@@ -346,7 +192,10 @@ func TestReopenAndClose(t *testing.T) {
 		s.WriteRequests(ctx, []analytics.Request{req("2", 0, "GetObject", "a", "", 0, 0)}),
 		s.WriteHooks(ctx, []analytics.HookOutcome{{ID: "h"}}),
 		func() error { _, err := s.DropExpired(ctx); return err }(),
-		func() error { _, err := s.Latency(ctx, t0, t0); return err }(),
+		func() error {
+			_, err := s.Operations(ctx, analytics.Query{From: t0, To: t0.Add(time.Hour)})
+			return err
+		}(),
 	} {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("after Close: %v, want ErrClosed", err)

@@ -2,172 +2,213 @@ package embedded
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/s3gate/s3gate/processors/analytics"
 )
 
-// The queries of the stats API. Each takes a time range [from, to).
+// The SQL of the statistics API, in one place. Times are Unix
+// milliseconds, durations microseconds; rows are unique by ID already, so
+// nothing needs de-duplicating here.
 
-// Point is one value of a dimension in one interval.
-type Point struct {
-	Time     time.Time // the interval's start, UTC
-	Value    string    // the bucket, operation or principal ("" when the request had none)
-	Requests int64
-	BytesIn  int64
-	BytesOut int64
-}
+var _ analytics.Stats = (*Sink)(nil)
 
-// ObjectCount is one object's GetObject requests.
-type ObjectCount struct {
-	Bucket   string
-	Key      string
-	Requests int64
-	BytesOut int64
-}
-
-// OperationLatency sums up one operation's requests.
-type OperationLatency struct {
-	Operation string
-	Requests  int64
-	Errors    int64 // status 400 and above
-	// Nearest-rank percentiles of Latency: the smallest latency that
-	// p percent of the requests do not exceed.
-	P50, P95, P99 time.Duration
-}
-
-// dimensions are RequestsBy's dimensions and their columns.
-var dimensions = map[string]string{
-	"bucket":    "bucket",
-	"operation": "operation",
-	"principal": "principal",
-}
-
-// RequestsBy counts the requests and their bytes per value of dimension
-// ("bucket", "operation" or "principal") and per interval, the intervals
-// aligned on multiples of interval since the Unix epoch; interval zero or
-// less makes the whole range one interval, starting at from. Points come
-// in order of time, then value.
-func (s *Sink) RequestsBy(ctx context.Context, dimension string, from, to time.Time, interval time.Duration) ([]Point, error) {
-	col, ok := dimensions[dimension]
-	if !ok {
-		return nil, fmt.Errorf("analytics: unknown dimension %q (bucket, operation or principal)", dimension)
+// Requests implements analytics.Stats.
+func (s *Sink) Requests(ctx context.Context, q analytics.Query, by analytics.Dimension) ([]analytics.Usage, error) {
+	if !by.Valid() {
+		return nil, fmt.Errorf("%w: unknown dimension %q", analytics.ErrInvalidQuery, by)
 	}
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	slot, args := "?", []any{from.UnixMilli()}
-	if ms := interval.Milliseconds(); ms > 0 {
-		slot, args = "time / ? * ?", []any{ms, ms}
-	}
-	args = append(args, from.UnixMilli(), to.UnixMilli())
-	rows, err := s.r.QueryContext(ctx, `SELECT `+slot+` AS slot, `+col+`, COUNT(*), SUM(bytes_in), SUM(bytes_out)
-		FROM requests WHERE time >= ? AND time < ?
-		GROUP BY slot, `+col+` ORDER BY slot, `+col, args...)
+	w, err := where(q)
 	if err != nil {
-		return nil, fmt.Errorf("analytics: requests by %s: %w", dimension, err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []Point
-	for rows.Next() {
-		var p Point
-		var slot int64
-		if err := rows.Scan(&slot, &p.Value, &p.Requests, &p.BytesIn, &p.BytesOut); err != nil {
-			return nil, fmt.Errorf("analytics: requests by %s: %w", dimension, err)
+	col := string(by) // a column of the requests table, by Valid
+	var out []analytics.Usage
+	err = s.query(ctx, `SELECT `+slot(q)+` AS slot, `+col+`, COUNT(*), SUM(status >= 400), SUM(bytes_in), SUM(bytes_out)
+		FROM requests WHERE `+w.sql+`
+		GROUP BY slot, `+col+` ORDER BY slot, `+col, w.args, func(rows *sql.Rows) error {
+		var u analytics.Usage
+		var t int64
+		if err := rows.Scan(&t, &u.Key, &u.Requests, &u.Errors, &u.BytesIn, &u.BytesOut); err != nil {
+			return err
 		}
-		p.Time = time.UnixMilli(slot).UTC()
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("analytics: requests by %s: %w", dimension, err)
-	}
-	return out, nil
+		u.Time = q.IntervalStart(t)
+		out = append(out, u)
+		return nil
+	})
+	return out, err
 }
 
-// TopObjects returns the n objects with the most GetObject requests
-// (whatever their status), most first, then by bucket and key.
-func (s *Sink) TopObjects(ctx context.Context, from, to time.Time, n int) ([]ObjectCount, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT bucket, key, COUNT(*) AS n, SUM(bytes_out)
-		FROM requests WHERE operation = 'GetObject' AND time >= ? AND time < ?
-		GROUP BY bucket, key ORDER BY n DESC, bucket, key LIMIT ?`, from.UnixMilli(), to.UnixMilli(), n)
+// TopObjects implements analytics.Stats.
+func (s *Sink) TopObjects(ctx context.Context, q analytics.Query, limit int) ([]analytics.ObjectDownloads, error) {
+	limit = analytics.TopLimit(limit)
+	w, err := where(q)
 	if err != nil {
-		return nil, fmt.Errorf("analytics: top objects: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []ObjectCount
-	for rows.Next() {
-		var o ObjectCount
-		if err := rows.Scan(&o.Bucket, &o.Key, &o.Requests, &o.BytesOut); err != nil {
-			return nil, fmt.Errorf("analytics: top objects: %w", err)
+	var out []analytics.ObjectDownloads
+	err = s.query(ctx, `SELECT bucket, key, COUNT(*) AS n, SUM(bytes_out) AS bytes
+		FROM requests WHERE operation = 'GetObject' AND status >= 200 AND status < 300 AND `+w.sql+`
+		GROUP BY bucket, key ORDER BY n DESC, bytes DESC, bucket, key LIMIT `+strconv.Itoa(limit), w.args, func(rows *sql.Rows) error {
+		var o analytics.ObjectDownloads
+		if err := rows.Scan(&o.Bucket, &o.Key, &o.Downloads, &o.BytesOut); err != nil {
+			return err
 		}
 		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("analytics: top objects: %w", err)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
-// Latency sums up each operation's requests, in order of operation.
-func (s *Sink) Latency(ctx context.Context, from, to time.Time) ([]OperationLatency, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	// The p-th percentile of n values is the one of rank ceil(p*n/100),
-	// counting from 1 in ascending order.
-	rows, err := s.r.QueryContext(ctx, `SELECT operation, COUNT(*), SUM(status >= 400),
-			MIN(CASE WHEN rn >= (50 * n + 99) / 100 THEN latency_us END),
-			MIN(CASE WHEN rn >= (95 * n + 99) / 100 THEN latency_us END),
-			MIN(CASE WHEN rn >= (99 * n + 99) / 100 THEN latency_us END)
-		FROM (SELECT operation, status, latency_us,
-				ROW_NUMBER() OVER (PARTITION BY operation ORDER BY latency_us) AS rn,
-				COUNT(*) OVER (PARTITION BY operation) AS n
-			FROM requests WHERE time >= ? AND time < ?)
-		GROUP BY operation ORDER BY operation`, from.UnixMilli(), to.UnixMilli())
+// Operations implements analytics.Stats.
+func (s *Sink) Operations(ctx context.Context, q analytics.Query) ([]analytics.OperationStats, error) {
+	w, err := where(q)
 	if err != nil {
-		return nil, fmt.Errorf("analytics: latency: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []OperationLatency
-	for rows.Next() {
-		var o OperationLatency
-		var p50, p95, p99 int64
-		if err := rows.Scan(&o.Operation, &o.Requests, &o.Errors, &p50, &p95, &p99); err != nil {
-			return nil, fmt.Errorf("analytics: latency: %w", err)
+	sl := slot(q)
+	var out []analytics.OperationStats
+	err = s.query(ctx, `SELECT slot, operation, n, SUM(status >= 400), SUM(status >= 500), `+
+		quantileColumns("rl", "latency_us")+`, `+quantileColumns("rb", "backend_latency_us")+`
+		FROM (SELECT `+sl+` AS slot, operation, status, latency_us, backend_latency_us,
+				ROW_NUMBER() OVER (PARTITION BY `+sl+`, operation ORDER BY latency_us) - 1 AS rl,
+				ROW_NUMBER() OVER (PARTITION BY `+sl+`, operation ORDER BY backend_latency_us) - 1 AS rb,
+				COUNT(*) OVER (PARTITION BY `+sl+`, operation) AS n
+			FROM requests WHERE `+w.sql+`)
+		GROUP BY slot, operation ORDER BY slot, operation`, w.args, func(rows *sql.Rows) error {
+		var o analytics.OperationStats
+		var t int64
+		var lat, backend quantileValues
+		dst := append([]any{&t, &o.Operation, &o.Requests, &o.Errors, &o.ServerErrors}, lat.dst()...)
+		if err := rows.Scan(append(dst, backend.dst()...)...); err != nil {
+			return err
 		}
-		o.P50, o.P95, o.P99 = time.Duration(p50)*time.Microsecond, time.Duration(p95)*time.Microsecond, time.Duration(p99)*time.Microsecond
+		o.Time = q.IntervalStart(t)
+		o.ErrorRate = float64(o.Errors) / float64(o.Requests)
+		o.P50, o.P95, o.P99 = lat.quantiles(int64(o.Requests))
+		o.BackendP50, o.BackendP95, o.BackendP99 = backend.quantiles(int64(o.Requests))
 		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("analytics: latency: %w", err)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
-// HookCounts counts the recorded hook attempts per processor.
-func (s *Sink) HookCounts(ctx context.Context, from, to time.Time) (map[string]int64, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT processor, COUNT(*) FROM hook_outcomes
-		WHERE time >= ? AND time < ? GROUP BY processor`, from.UnixMilli(), to.UnixMilli())
+// Hooks implements analytics.Stats.
+func (s *Sink) Hooks(ctx context.Context, q analytics.Query) ([]analytics.HookStats, error) {
+	w, err := where(q)
 	if err != nil {
-		return nil, fmt.Errorf("analytics: hook counts: %w", err)
+		return nil, err
+	}
+	sl := slot(q)
+	var out []analytics.HookStats
+	err = s.query(ctx, `SELECT slot, processor, result, n, `+quantileColumns("rd", "duration_us")+`
+		FROM (SELECT `+sl+` AS slot, processor, result, duration_us,
+				ROW_NUMBER() OVER (PARTITION BY `+sl+`, processor, result ORDER BY duration_us) - 1 AS rd,
+				COUNT(*) OVER (PARTITION BY `+sl+`, processor, result) AS n
+			FROM hook_outcomes WHERE `+w.sql+`)
+		GROUP BY slot, processor, result ORDER BY slot, processor, result`, w.args, func(rows *sql.Rows) error {
+		var h analytics.HookStats
+		var t int64
+		var d quantileValues
+		if err := rows.Scan(append([]any{&t, &h.Processor, &h.Result, &h.Outcomes}, d.dst()...)...); err != nil {
+			return err
+		}
+		h.Time = q.IntervalStart(t)
+		h.P50, h.P95, h.P99 = d.quantiles(int64(h.Outcomes))
+		out = append(out, h)
+		return nil
+	})
+	return out, err
+}
+
+// quantileColumns selects, for each of analytics.Levels, the values of
+// col at the two ranks analytics.QuantileRanks reads, from a subquery
+// numbering its rows from 0 in rank (in order of col) and counting them
+// in n. SQLite computes level*(n-1) in the same float64 as Go does.
+func quantileColumns(rank, col string) string {
+	var cols []string
+	for _, l := range analytics.Levels {
+		pos := fmt.Sprintf("%v * (n - 1)", l)
+		lo := "CAST(" + pos + " AS INTEGER)"
+		cols = append(cols,
+			"MIN(CASE WHEN "+rank+" = "+lo+" THEN "+col+" END)",
+			"MIN(CASE WHEN "+rank+" = "+lo+" + ("+pos+" > "+lo+") THEN "+col+" END)")
+	}
+	return strings.Join(cols, ", ")
+}
+
+// quantileValues are the columns of quantileColumns.
+type quantileValues [2 * len(analytics.Levels)]int64
+
+func (v *quantileValues) dst() []any {
+	out := make([]any, len(v))
+	for i := range v {
+		out[i] = &v[i]
+	}
+	return out
+}
+
+func (v *quantileValues) quantiles(n int64) (p50, p95, p99 time.Duration) {
+	var d [len(analytics.Levels)]time.Duration
+	for i, l := range analytics.Levels {
+		_, _, frac := analytics.QuantileRanks(l, n)
+		d[i] = analytics.Quantile(v[2*i], v[2*i+1], frac)
+	}
+	return d[0], d[1], d[2]
+}
+
+// slot is the SQL of the start of a row's interval in Unix seconds (0
+// without an interval).
+func slot(q analytics.Query) string {
+	if q.Interval <= 0 {
+		return "0"
+	}
+	n := strconv.FormatInt(int64(q.Interval/time.Second), 10)
+	return "time / (" + n + " * 1000) * " + n
+}
+
+// condition is a WHERE condition and its bound arguments.
+type condition struct {
+	sql  string
+	args []any
+}
+
+// where is the condition of q: the time range, then the buckets.
+func where(q analytics.Query) (condition, error) {
+	if err := q.Check(); err != nil {
+		return condition{}, err
+	}
+	c := condition{sql: "time >= ? AND time < ?", args: []any{q.From.UnixMilli(), q.To.UnixMilli()}}
+	if len(q.Buckets) > 0 {
+		c.sql += " AND bucket IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(q.Buckets)), ", ") + ")"
+		for _, b := range q.Buckets {
+			c.args = append(c.args, b)
+		}
+	}
+	return c, nil
+}
+
+// query runs a statistics query and calls row for each result row.
+func (s *Sink) query(ctx context.Context, query string, args []any, row func(*sql.Rows) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("analytics: stats: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]int64{}
 	for rows.Next() {
-		var p string
-		var n int64
-		if err := rows.Scan(&p, &n); err != nil {
-			return nil, fmt.Errorf("analytics: hook counts: %w", err)
+		if err := row(rows); err != nil {
+			return fmt.Errorf("analytics: stats: %w", err)
 		}
-		out[p] = n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("analytics: hook counts: %w", err)
+		return fmt.Errorf("analytics: stats: %w", err)
 	}
-	return out, nil
+	return nil
 }
