@@ -256,3 +256,44 @@ func BenchmarkWriteRequests(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkStats answers the whole of GET /api/v1/stats (requests by
+// three dimensions, top objects, operations, hooks) over a day of 200,000
+// requests, hourly; rows/s is the rows the queries go through per second.
+func BenchmarkStats(b *testing.B) {
+	s, _ := open(b, Options{})
+	ctx := context.Background()
+	const total, batch = 200_000, 5000
+	ops := []string{"GetObject", "PutObject", "HeadObject", "ListObjectsV2"}
+	rows := make([]analytics.Request, batch)
+	for n := 0; n < total; {
+		for i := range rows {
+			rows[i] = analytics.Request{ID: fmt.Sprintf("%016x", n), Time: t0.Add(time.Duration(n) * 24 * time.Hour / total),
+				Operation: ops[n%len(ops)], Bucket: fmt.Sprintf("bucket-%d", n%10), Key: fmt.Sprintf("k/%d", n%5000),
+				Principal: fmt.Sprintf("user-%d", n%50), Status: 200 + 204*(n%50/49), BytesOut: int64(n % 100000),
+				Latency: time.Duration(n%997) * time.Microsecond, BackendLatency: time.Duration(n%499) * time.Microsecond}
+			n++
+		}
+		if err := s.WriteRequests(ctx, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := analytics.Query{From: t0, To: t0.Add(24 * time.Hour), Interval: time.Hour}
+	for b.Loop() {
+		for _, d := range analytics.Dimensions {
+			if _, err := s.Requests(ctx, q, d); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := s.TopObjects(ctx, q, 10); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Operations(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Hooks(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
