@@ -20,7 +20,7 @@ import (
 //
 //	from, to      the range
 //	interval      split it into intervals (Go duration, whole seconds: 1h, 15m); default one
-//	bucket        only these buckets (repeatable, or comma-separated)
+//	bucket        only these buckets (repeatable, or comma-separated; at most 100)
 //	by            requests and bytes by bucket, operation, principal (default all three)
 //	top           how many objects top_objects lists (default 10, at most 1000)
 //
@@ -87,8 +87,13 @@ type GrowthPoint struct {
 
 var errAnalyticsOff = &adminError{http.StatusNotImplemented, "AnalyticsDisabled", "Analytics is turned off on this server (analytics.enabled)."}
 
-// defaultStatsRange is the range asked when from is left out.
-const defaultStatsRange = 24 * time.Hour
+// defaultStatsRange is the range asked when from is left out;
+// maxStatsBuckets bounds the buckets one query names (each is a bound
+// parameter of every query).
+const (
+	defaultStatsRange = 24 * time.Hour
+	maxStatsBuckets   = 100
+)
 
 func (a *admin) stats(w http.ResponseWriter, r *http.Request) error {
 	store := a.g.opts.Stats
@@ -171,6 +176,9 @@ func (a *admin) statsQuery(v map[string][]string) (q analytics.Query, by []analy
 				q.Buckets = append(q.Buckets, b)
 			}
 		}
+	}
+	if len(q.Buckets) > maxStatsBuckets {
+		return q, nil, 0, badArg("bucket", "at most "+strconv.Itoa(maxStatsBuckets)+" buckets")
 	}
 	by = analytics.Dimensions
 	if s := get("by"); s != "" {

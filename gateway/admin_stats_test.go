@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -246,12 +247,16 @@ func TestStatsBadQueries(t *testing.T) {
 		{statsWith(statsDay(), "top", "1001"), "InvalidArgument"},
 		{statsWith(statsDay(), "bucket", "Not_A_Bucket"), "InvalidBucketName"},
 		{statsWith(statsDay(), "bucket", "a,,b"), "InvalidBucketName"},
+		{statsWith(statsDay(), "bucket", manyBuckets(maxStatsBuckets+1)), "InvalidArgument"},
 	} {
 		if _, eb := e.stats(adminRoot, c.q, http.StatusBadRequest); eb.Code != c.code {
 			t.Errorf("%v: %+v, want %s", c.q, eb, c.code)
 		}
 	}
 	// Defaults: the last 24 hours, in one interval.
+	if got, _ := e.stats(adminRoot, statsWith(statsDay(), "bucket", manyBuckets(maxStatsBuckets)), http.StatusOK); len(got.Buckets) != maxStatsBuckets {
+		t.Errorf("%d buckets counted, want %d", len(got.Buckets), maxStatsBuckets)
+	}
 	got, _ := e.stats(adminRoot, url.Values{}, http.StatusOK)
 	if d := got.To.Sub(got.From); d != defaultStatsRange || time.Since(got.To) > time.Minute {
 		t.Errorf("default range %s..%s", got.From, got.To)
@@ -263,6 +268,15 @@ func TestStatsBadQueries(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d %s", resp.StatusCode, b)
 	}
+}
+
+// manyBuckets names n buckets, comma-separated.
+func manyBuckets(n int) string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("bucket-%03d", i)
+	}
+	return strings.Join(names, ",")
 }
 
 func TestStatsDisabled(t *testing.T) {
