@@ -242,6 +242,7 @@ func TestStatsBadQueries(t *testing.T) {
 		{statsWith(statsDay(), "interval", "-1h"), "InvalidArgument"},
 		{statsWith(statsDay(), "interval", "1s"), "InvalidArgument"}, // 10800 intervals
 		{statsWith(statsDay(), "by", "user_agent"), "InvalidArgument"},
+		{statsWith(statsDay(), "from", "1900-01-01T00:00:00Z"), "InvalidArgument"},
 		{statsWith(statsDay(), "by", "bucket,"), "InvalidArgument"},
 		{statsWith(statsDay(), "top", "0"), "InvalidArgument"},
 		{statsWith(statsDay(), "top", "1001"), "InvalidArgument"},

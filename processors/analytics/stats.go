@@ -81,6 +81,13 @@ type Query struct {
 	Buckets []string
 }
 
+// The times a Query may name: ClickHouse's DateTime holds unsigned 32-bit
+// seconds, so nothing before 1970 or past 2106 can be stored or asked for.
+var (
+	minQueryTime = time.Unix(0, 0).UTC()
+	maxQueryTime = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // MaxIntervals bounds the intervals one query may split its range into,
 // so that a year at one-second steps cannot be asked for.
 const MaxIntervals = 10000
@@ -92,6 +99,8 @@ func (q Query) Check() error {
 		return fmt.Errorf("%w: from and to are required", ErrInvalidQuery)
 	case !q.To.Truncate(time.Millisecond).After(q.From.Truncate(time.Millisecond)):
 		return fmt.Errorf("%w: empty range [%s, %s)", ErrInvalidQuery, q.From.Format(time.RFC3339Nano), q.To.Format(time.RFC3339Nano))
+	case q.From.Before(minQueryTime) || q.To.After(maxQueryTime):
+		return fmt.Errorf("%w: the range must lie within [%s, %s]", ErrInvalidQuery, minQueryTime.Format(time.RFC3339), maxQueryTime.Format(time.RFC3339))
 	case q.Interval < 0 || q.Interval%time.Second != 0:
 		return fmt.Errorf("%w: interval %s: want whole seconds", ErrInvalidQuery, q.Interval)
 	case q.Interval > 0 && q.To.Sub(q.From)/q.Interval > MaxIntervals:

@@ -266,6 +266,8 @@ func CheckStats(t *testing.T, s analytics.Stats) {
 		{From: Base, To: day.To, Interval: 1500 * time.Millisecond},
 		{From: Base, To: day.To, Interval: -time.Second},
 		{From: Base, To: Base.Add(365 * 24 * time.Hour), Interval: time.Second},
+		{From: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), To: day.To},
+		{From: Base, To: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)},
 	} {
 		if _, err := s.Operations(ctx, bad); !errors.Is(err, analytics.ErrInvalidQuery) {
 			t.Errorf("Operations(%+v): %v, want ErrInvalidQuery", bad, err)
