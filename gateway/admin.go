@@ -193,20 +193,21 @@ func (a *admin) op(name string, h adminFunc) http.Handler {
 	})
 }
 
-// judgedByHandler are the admin operations whose handler decides what
-// the caller may see, as a policy's answer narrows it rather than refuses
-// it outright.
+// judgedByHandler are the admin operations whose handler asks the policy
+// what the caller may see, as its answer narrows the answer rather than
+// refuses it outright. Without a policy they need the admin role, as the
+// rest of the API does.
 var judgedByHandler = map[string]bool{"AdminStats": true}
 
 // authorize judges an admin operation by its s3gate:* action when a policy
 // is configured; without one, only the admin role may use the API.
 // Unknown routes need only authentication: they answer 404 or 405.
 func (a *admin) authorize(r *http.Request, op string) error {
-	if judgedByHandler[op] {
-		return nil
-	}
 	st := requestState(r.Context())
 	if a.g.opts.Authorizer != nil {
+		if judgedByHandler[op] {
+			return nil
+		}
 		return a.g.authorize(r, op)
 	}
 	if st.principal == nil || !slices.Contains(st.principal.Roles, identity.RoleAdmin) {

@@ -80,16 +80,24 @@ func (t *timedBackend) DeleteBucket(ctx context.Context, bucket string) error {
 }
 
 func (t *timedBackend) PutObject(ctx context.Context, bucket, key string, body io.Reader, opts backends.PutOptions) (backends.ObjectInfo, error) {
+	return timedWrite(ctx, body, func(body io.Reader) (backends.ObjectInfo, error) {
+		return t.b.PutObject(ctx, bucket, key, body, opts)
+	})
+}
+
+// timedWrite runs write, a backend call that reads the client's body,
+// and counts its time less the time it waited inside the body's Read.
+func timedWrite[T any](ctx context.Context, body io.Reader, write func(io.Reader) (T, error)) (T, error) {
 	c := backendClock(ctx)
 	if c == nil || body == nil {
 		defer spent(ctx, time.Now())
-		return t.b.PutObject(ctx, bucket, key, body, opts)
+		return write(body)
 	}
 	cr := &clientReader{r: body}
 	start := time.Now()
-	info, err := t.b.PutObject(ctx, bucket, key, cr, opts)
+	out, err := write(cr)
 	cr.count(c, start)
-	return info, err
+	return out, err
 }
 
 func (t *timedBackend) GetObject(ctx context.Context, bucket, key string, opts backends.GetOptions) (*backends.Object, error) {
@@ -137,16 +145,9 @@ func (t *timedBackend) CreateMultipartUpload(ctx context.Context, bucket, key st
 }
 
 func (t *timedBackend) UploadPart(ctx context.Context, bucket, key, uploadID string, n int, body io.Reader, opts backends.PartOptions) (backends.PartInfo, error) {
-	c := backendClock(ctx)
-	if c == nil || body == nil {
-		defer spent(ctx, time.Now())
+	return timedWrite(ctx, body, func(body io.Reader) (backends.PartInfo, error) {
 		return t.b.UploadPart(ctx, bucket, key, uploadID, n, body, opts)
-	}
-	cr := &clientReader{r: body}
-	start := time.Now()
-	part, err := t.b.UploadPart(ctx, bucket, key, uploadID, n, cr, opts)
-	cr.count(c, start)
-	return part, err
+	})
 }
 
 func (t *timedBackend) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []backends.CompletedPart, opts backends.CompleteOptions) (backends.ObjectInfo, error) {

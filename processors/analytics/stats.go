@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"slices"
 	"time"
 )
 
@@ -57,12 +57,15 @@ var Dimensions = []Dimension{ByBucket, ByOperation, ByPrincipal}
 
 // Valid reports whether d is one of Dimensions.
 func (d Dimension) Valid() bool {
-	for _, v := range Dimensions {
-		if d == v {
-			return true
-		}
+	return slices.Contains(Dimensions, d)
+}
+
+// Check returns an error wrapping ErrInvalidQuery unless d is Valid.
+func (d Dimension) Check() error {
+	if !d.Valid() {
+		return fmt.Errorf("%w: unknown dimension %q", ErrInvalidQuery, d)
 	}
-	return false
+	return nil
 }
 
 // ErrInvalidQuery marks a Query or argument no store can answer; the
@@ -176,25 +179,6 @@ type HookStats struct {
 // Levels are the quantiles the stats report. Both stores compute a
 // quantile as ClickHouse's quantiles() does for up to 8192 values: sort
 // the n values, take the position level*(n-1) counting from 0, and
-// interpolate linearly between its neighbours (see Quantile). Past 8192
-// values per group ClickHouse samples, and its figure is an estimate.
+// interpolate linearly between its neighbours. Past 8192 values per group
+// ClickHouse samples, and its figure is an estimate.
 var Levels = [3]float64{0.50, 0.95, 0.99}
-
-// QuantileRanks are the 0-based ranks Quantile reads for level among n
-// sorted values.
-func QuantileRanks(level float64, n int64) (lo, hi int64, frac float64) {
-	if n <= 0 {
-		return 0, 0, 0
-	}
-	pos := level * float64(n-1)
-	lo = int64(math.Floor(pos))
-	hi = int64(math.Ceil(pos))
-	return lo, hi, pos - float64(lo)
-}
-
-// Quantile interpolates between the values (in microseconds) at the ranks
-// QuantileRanks gave, and returns the duration.
-func Quantile(loMicros, hiMicros int64, frac float64) time.Duration {
-	v := float64(loMicros) + frac*float64(hiMicros-loMicros)
-	return time.Duration(math.Round(v * float64(time.Microsecond)))
-}

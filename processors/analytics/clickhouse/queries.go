@@ -18,14 +18,14 @@ import (
 // The quantile function: ClickHouse's reservoir sampler (bounded memory;
 // exact, with linear interpolation between neighbours, up to 8192 values
 // per group). 18.16 has it, as it has quantilesExact.
-const latencyQuantiles = "quantiles(0.5, 0.95, 0.99)"
+var latencyQuantiles = fmt.Sprintf("quantiles(%v, %v, %v)", analytics.Levels[0], analytics.Levels[1], analytics.Levels[2])
 
 var _ analytics.Stats = (*Sink)(nil)
 
 // Requests implements analytics.Stats.
 func (s *Sink) Requests(ctx context.Context, q analytics.Query, by analytics.Dimension) ([]analytics.Usage, error) {
-	if !by.Valid() {
-		return nil, fmt.Errorf("%w: unknown dimension %q", analytics.ErrInvalidQuery, by)
+	if err := by.Check(); err != nil {
+		return nil, err
 	}
 	w, err := s.where(q, s.layout.requestsTimeMs)
 	if err != nil {

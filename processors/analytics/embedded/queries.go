@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +20,8 @@ var _ analytics.Stats = (*Sink)(nil)
 
 // Requests implements analytics.Stats.
 func (s *Sink) Requests(ctx context.Context, q analytics.Query, by analytics.Dimension) ([]analytics.Usage, error) {
-	if !by.Valid() {
-		return nil, fmt.Errorf("%w: unknown dimension %q", analytics.ErrInvalidQuery, by)
+	if err := by.Check(); err != nil {
+		return nil, err
 	}
 	w, err := where(q)
 	if err != nil {
@@ -126,7 +127,7 @@ func (s *Sink) Hooks(ctx context.Context, q analytics.Query) ([]analytics.HookSt
 }
 
 // quantileColumns selects, for each of analytics.Levels, the values of
-// col at the two ranks analytics.QuantileRanks reads, from a subquery
+// col at the two ranks around level*(n-1), floor and ceiling, from a subquery
 // numbering its rows from 0 in rank (in order of col) and counting them
 // in n. SQLite computes level*(n-1) in the same float64 as Go does.
 func quantileColumns(rank, col string) string {
@@ -155,8 +156,11 @@ func (v *quantileValues) dst() []any {
 func (v *quantileValues) quantiles(n int64) (p50, p95, p99 time.Duration) {
 	var d [len(analytics.Levels)]time.Duration
 	for i, l := range analytics.Levels {
-		_, _, frac := analytics.QuantileRanks(l, n)
-		d[i] = analytics.Quantile(v[2*i], v[2*i+1], frac)
+		// Between the values at the floor and ceiling of the position.
+		pos := l * float64(n-1)
+		lo, hi := float64(v[2*i]), float64(v[2*i+1])
+		us := lo + (pos-math.Floor(pos))*(hi-lo)
+		d[i] = time.Duration(math.Round(us * float64(time.Microsecond)))
 	}
 	return d[0], d[1], d[2]
 }
